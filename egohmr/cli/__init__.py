@@ -1,0 +1,1 @@
+"""The `egohmr` console command: one module per subcommand, each exposing `register(subparsers)`."""
