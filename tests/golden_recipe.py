@@ -25,6 +25,7 @@ def recipe_state_dict(fixture: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
         fixture["sd_dtypes"],
         fixture["sd_recipe"],
         fixture["sd_seed"],
+        strict=True,
     ):
         key, rule = str(key), str(rule)
         shape = _shape(str(shape_text))

@@ -9,7 +9,7 @@ def test_recipe_reproduces_manifest_checksums(golden):
     for name in ("pointnet", "stage1_flow", "stage2_denoiser"):
         fixture = golden(name)
         state = recipe_state_dict(fixture)
-        for key, first4 in zip(fixture["sd_keys"], fixture["sd_checksum_first4"]):
+        for key, first4 in zip(fixture["sd_keys"], fixture["sd_checksum_first4"], strict=True):
             key = str(key)
             if key not in state or not state[key].is_floating_point():
                 continue
