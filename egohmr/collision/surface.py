@@ -1,0 +1,219 @@
+"""Fast, differentiable signed distance of scene points to a posed body mesh, and the penetration it implies.
+
+Design (see docs/collision.md). A query point needs only:
+
+1. a box test against the posed body (points outside its box get signed distance +inf: no penetration);
+2. its k nearest posed vertices (a k-d tree on CPU, `cdist` + `topk` on GPU);
+3. the exact closest point on every triangle incident to those vertices (vectorised Ericson regions);
+4. the sign from the angle-weighted pseudo-normals (Baerentzen & Aanaes 2005) interpolated at the closest point.
+
+For a closed mesh the closest point with its pseudo-normal gives the exact inside/outside answer; the only
+approximation is the candidate set. Everything is torch, batched over bodies, and differentiable with respect to
+the vertex positions (and so to pose and shape through skinning); the sign is piecewise constant and detached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class SurfaceIndex:
+    """Pose-independent adjacency of one mesh topology.
+
+    Attributes:
+        faces: (F, 3) long. Mesh triangles.
+        vertex_faces: (V, D) long. Triangles incident to each vertex, padded by repeating the first one.
+    """
+
+    faces: torch.Tensor
+    vertex_faces: torch.Tensor
+
+    def to(self, device: torch.device | str) -> SurfaceIndex:
+        return SurfaceIndex(self.faces.to(device), self.vertex_faces.to(device))
+
+
+def build_surface_index(faces: torch.Tensor, num_vertices: int) -> SurfaceIndex:
+    """Vertex -> incident-triangle table of a topology.
+
+    Args:
+        faces: (F, 3) int. Triangles.
+        num_vertices: V. Vertices used by no triangle get a dummy entry (triangle 0); they never win.
+    """
+    faces = torch.as_tensor(faces).detach().to(torch.long).cpu()
+    corner_vertex = faces.reshape(-1)  # (3F,)
+    corner_face = torch.arange(len(faces)).repeat_interleave(3)  # (3F,)
+    order = torch.argsort(corner_vertex, stable=True)
+    corner_vertex, corner_face = corner_vertex[order], corner_face[order]
+    degree = torch.bincount(corner_vertex, minlength=num_vertices)  # (V,)
+    start = torch.cumsum(degree, 0) - degree
+    width = max(int(degree.max()), 1)
+    slot = torch.arange(width).unsqueeze(0)  # (1, D)
+    last = len(corner_face) - 1
+    position = torch.where(slot < degree.unsqueeze(1), start.unsqueeze(1) + slot, start.unsqueeze(1)).clamp(max=last)
+    vertex_faces = corner_face[position]  # (V, D)
+    return SurfaceIndex(faces=faces, vertex_faces=vertex_faces)
+
+
+def nearest_vertices(query: torch.Tensor, vertices: torch.Tensor, k: int) -> torch.Tensor:
+    """Ids (B, W, k) of the k vertices of `vertices` (B, V, 3) nearest to each point of `query` (B, W, 3).
+
+    On CPU a k-d tree per body (scipy); elsewhere chunked brute force (`cdist` + `topk`). Not differentiable.
+    """
+    k = min(k, vertices.shape[1])
+    if query.device.type == "cpu":
+        from scipy.spatial import cKDTree
+
+        ids = [
+            torch.from_numpy(cKDTree(v.numpy()).query(q.numpy(), k=k)[1].reshape(len(q), k))
+            for q, v in zip(query.detach().double(), vertices.detach().double(), strict=True)
+        ]
+        return torch.stack(ids).to(torch.long)
+    chunks = [
+        torch.cdist(q, vertices.detach()).topk(k, dim=-1, largest=False).indices
+        for q in query.detach().split(4096, dim=1)
+    ]
+    return torch.cat(chunks, dim=1)
+
+
+def vertex_pseudo_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Angle-weighted vertex normals (B, V, 3) of meshes `vertices` (B, V, 3) with triangles `faces` (F, 3)."""
+    corners = vertices[:, faces]  # (B, F, 3 corners, 3)
+    face_normals = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0])
+    face_normals = face_normals / face_normals.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+    normals = torch.zeros_like(vertices)
+    for k in range(3):
+        e1 = corners[:, :, (k + 1) % 3] - corners[:, :, k]
+        e2 = corners[:, :, (k + 2) % 3] - corners[:, :, k]
+        cos = (e1 * e2).sum(-1) / (e1.norm(dim=-1) * e2.norm(dim=-1)).clamp_min(_EPS)
+        angle = torch.acos(cos.clamp(-1.0, 1.0))  # (B, F)
+        normals.index_add_(1, faces[:, k], face_normals * angle.unsqueeze(-1))
+    return normals / normals.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+
+
+def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    return num / torch.where(den.abs() < _EPS, torch.full_like(den, _EPS), den)
+
+
+def closest_point_barycentric(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Barycentric coordinates (..., 3) of the point of triangle (a, b, c) closest to p; all inputs (..., 3).
+
+    Voronoi-region classification of Ericson, "Real-Time Collision Detection" (2005), section 5.1.5, vectorised:
+    every region's answer is computed and the applicable one selected, in the order vertex, edge, face.
+    """
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = (ab * ap).sum(-1), (ac * ap).sum(-1)
+    bp = p - b
+    d3, d4 = (ab * bp).sum(-1), (ac * bp).sum(-1)
+    cp = p - c
+    d5, d6 = (ab * cp).sum(-1), (ac * cp).sum(-1)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    one, zero = torch.ones_like(d1), torch.zeros_like(d1)
+
+    def bary(u, v, w):
+        return torch.stack(torch.broadcast_tensors(u, v, w), dim=-1)
+
+    denom = va + vb + vc
+    v_face, w_face = _safe_div(vb, denom), _safe_div(vc, denom)
+    result = bary(1 - v_face - w_face, v_face, w_face)
+    w_bc = _safe_div(d4 - d3, (d4 - d3) + (d5 - d6))
+    regions = [  # lowest priority first; later entries override earlier ones
+        ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), bary(zero, 1 - w_bc, w_bc)),
+        ((vb <= 0) & (d2 >= 0) & (d6 <= 0), bary(1 - _safe_div(d2, d2 - d6), zero, _safe_div(d2, d2 - d6))),
+        ((d6 >= 0) & (d5 <= d6), bary(zero, zero, one)),
+        ((vc <= 0) & (d1 >= 0) & (d3 <= 0), bary(1 - _safe_div(d1, d1 - d3), _safe_div(d1, d1 - d3), zero)),
+        ((d3 >= 0) & (d4 <= d3), bary(zero, one, zero)),
+        ((d1 <= 0) & (d2 <= 0), bary(one, zero, zero)),
+    ]
+    for mask, value in regions:
+        result = torch.where(mask.unsqueeze(-1), value, result)
+    return result
+
+
+def signed_distance(
+    points: torch.Tensor,
+    vertices: torch.Tensor,
+    index: SurfaceIndex,
+    num_nearest_vertices: int = 8,
+    box_margin: float = 0.05,
+) -> torch.Tensor:
+    """Signed distance of points to posed meshes, negative inside.
+
+    Args:
+        points: (B, P, 3) float, metres, same frame as `vertices`.
+        vertices: (B, V, 3) float, metres. Posed meshes of the topology `index` was built for.
+        index: SurfaceIndex of the topology.
+        num_nearest_vertices: nearest vertices whose incident triangles are searched for the closest point.
+        box_margin: metres. Points farther outside a body's box get +inf (they cannot penetrate).
+
+    Returns:
+        (B, P) float, metres: differentiable w.r.t. `vertices` and `points`; +inf for culled points.
+    """
+    if points.ndim != 3 or points.shape[-1] != 3 or vertices.ndim != 3 or vertices.shape[-1] != 3:
+        raise ValueError(f"points (B,P,3) and vertices (B,V,3) expected, got {tuple(points.shape)}, "
+                         f"{tuple(vertices.shape)}")  # fmt: skip
+    if points.shape[0] != vertices.shape[0]:
+        raise ValueError(f"batch sizes differ: points {points.shape[0]}, vertices {vertices.shape[0]}")
+    index = index.to(vertices.device)
+    num_bodies, num_points = points.shape[:2]
+    result = torch.full(points.shape[:2], float("inf"), dtype=vertices.dtype, device=vertices.device)
+    if num_points == 0:
+        return result
+    lo = vertices.detach().amin(dim=1, keepdim=True) - box_margin  # (B, 1, 3)
+    hi = vertices.detach().amax(dim=1, keepdim=True) + box_margin
+    in_box = ((points.detach() >= lo) & (points.detach() <= hi)).all(dim=-1)  # (B, P)
+    counts = in_box.sum(dim=1)
+    width = int(counts.max())
+    if width == 0:
+        return result
+    # Gather the in-box points of each body to the front: (B, W) ids, padded with a valid id.
+    order = torch.argsort((~in_box).to(torch.int8), dim=1, stable=True)[:, :width]  # (B, W)
+    valid = torch.arange(width, device=points.device).unsqueeze(0) < counts.unsqueeze(1)  # (B, W)
+    query = torch.gather(points, 1, order.unsqueeze(-1).expand(-1, -1, 3))  # (B, W, 3)
+
+    nearest = nearest_vertices(query, vertices, num_nearest_vertices).to(vertices.device)  # (B, W, k)
+    cand = index.vertex_faces[nearest].flatten(2)  # (B, W, k*D) face ids
+    tri = index.faces[cand]  # (B, W, k*D, 3) vertex ids
+    batch = torch.arange(num_bodies, device=vertices.device).view(-1, 1, 1, 1)
+    corners = vertices[batch, tri]  # (B, W, k*D, 3 corners, 3)
+    p = query.unsqueeze(2).expand(-1, -1, cand.shape[-1], -1)  # (B, W, k*D, 3)
+    with torch.no_grad():
+        bary = closest_point_barycentric(p, corners[..., 0, :], corners[..., 1, :], corners[..., 2, :])
+        closest = (bary.unsqueeze(-1) * corners).sum(-2)  # (B, W, k*D, 3)
+        best = (p - closest).square().sum(-1).argmin(dim=-1)  # (B, W)
+    # Recompute the winning triangle's closest point with gradients.
+    pick = best.view(num_bodies, width, 1, 1, 1).expand(-1, -1, 1, 3, 3)
+    win = torch.gather(corners, 2, pick).squeeze(2)  # (B, W, 3 corners, 3)
+    win_bary = closest_point_barycentric(query, win[..., 0, :], win[..., 1, :], win[..., 2, :])  # (B, W, 3)
+    closest = (win_bary.unsqueeze(-1) * win).sum(-2)  # (B, W, 3)
+    with torch.no_grad():
+        win_tri = torch.gather(tri, 2, best.view(num_bodies, width, 1, 1).expand(-1, -1, 1, 3)).squeeze(2)
+        normals = vertex_pseudo_normals(vertices.detach(), index.faces)  # (B, V, 3)
+        corner_normals = normals[torch.arange(num_bodies, device=vertices.device).view(-1, 1, 1), win_tri]
+        normal = (win_bary.unsqueeze(-1) * corner_normals).sum(-2)  # (B, W, 3)
+        sign = torch.where(((query - closest) * normal).sum(-1) < 0, -1.0, 1.0).to(vertices.dtype)
+    dist = ((query - closest).square().sum(-1) + _EPS).sqrt()  # (B, W)
+    sd = torch.where(valid, sign * dist, torch.full_like(dist, float("inf")))
+    return result.scatter(1, order, sd)
+
+
+class SurfacePenetration:
+    """Per-point penetration depth of scene points into posed bodies of one topology (the fast scorer).
+
+    Implements the `PenetrationScorer` interface: `scorer(points, vertices) -> (B, P)` metres, 0 outside the body
+    and growing with depth inside, differentiable w.r.t. the vertices.
+    """
+
+    def __init__(self, faces: torch.Tensor, num_vertices: int, num_nearest_vertices: int = 8) -> None:
+        """Args: faces (F, 3) int and vertex count V of the body topology; num_nearest_vertices: see signed_distance."""
+        self.index = build_surface_index(faces, num_vertices)
+        self.num_nearest_vertices = num_nearest_vertices
+
+    def __call__(self, points: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
+        """Args: points (B, P, 3), vertices (B, V, 3), metres, same frame. Returns (B, P) depth >= 0, metres."""
+        sd = signed_distance(points, vertices, self.index, self.num_nearest_vertices)
+        return torch.where(torch.isfinite(sd), (-sd).clamp_min(0.0), torch.zeros_like(sd))
