@@ -1,0 +1,155 @@
+"""Evaluation reports: `metrics.json` (every number and the settings), `per_frame.csv`, `metrics.md`.
+
+All files are written atomically. NaN (undefined metrics) become `null` in JSON and empty cells in CSV/markdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from egohmr.evaluate import metrics as M
+from egohmr.evaluate.aggregate import DIVERSITY_NAMES, JOINT_FAMILIES, MM_PER_M, VERTEX_FAMILIES, FrameStats
+from egohmr.evaluate.results_io import atomic_write_bytes
+
+REPORT_FORMAT_VERSION = 1
+DISPLAY_NAMES: dict[str, str] = {
+    "g_mpjpe": "G-MPJPE",
+    "mpjpe": "MPJPE",
+    "pa_mpjpe": "PA-MPJPE",
+    "g_v2v": "G-V2V",
+    "v2v": "V2V",
+    "pa_v2v": "PA-V2V",
+    "std_joints": "std (joints)",
+    "apd_joints": "APD (joints)",
+}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers, tuples -> lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def write_metrics_json(path: str | Path, metrics: Mapping[str, float], settings: Mapping[str, Any]) -> None:
+    """Write `{"format_version", "metrics", "settings"}` as sorted, indented JSON.
+
+    Args:
+        path: output file.
+        metrics: {metric name: value}.
+        settings: everything that produced the numbers (mode, body source, num_samples, results file, date, ...).
+    """
+    doc = {"format_version": REPORT_FORMAT_VERSION, "metrics": _clean(dict(metrics)), "settings": _clean(settings)}
+    _write_text(Path(path), json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def per_frame_table(stats: FrameStats, imgname: np.ndarray) -> tuple[list[str], list[list[float | str | int]]]:
+    """Per-frame values (averaged over samples, mm where `_mm`).
+
+    Returns:
+        (header, rows): one row per frame.
+    """
+    s = stats.num_samples
+    j_vis = stats.joint_visible.sum(axis=-1)
+    j_all = stats.joint_visible.shape[-1]
+    v_vis, v_all = stats.vertex_visible_count, stats.num_vertices
+    columns: dict[str, np.ndarray] = {
+        "joint_vis_count": j_vis,
+        "truncation": (j_all - j_vis) / j_all,
+        "vertex_vis_count": v_vis,
+    }
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name in JOINT_FAMILIES + VERTEX_FAMILIES:
+            fam = stats.family(name)
+            vis_n, all_n = (j_vis, j_all) if name in JOINT_FAMILIES else (v_vis, v_all)
+            columns[f"{name}_mm"] = MM_PER_M * fam.mean.mean(axis=1)
+            columns[f"{name}_vis_mm"] = MM_PER_M * fam.vis_sum.sum(axis=1) / (vis_n * s)
+            columns[f"{name}_invis_mm"] = MM_PER_M * fam.invis_sum.sum(axis=1) / ((all_n - vis_n) * s)
+        best, best_index = M.best_of_n_sum(stats.mpjpe.invis_sum)
+        columns["min_mpjpe_invis_mm"] = MM_PER_M * best / (j_all - j_vis)
+        columns["min_mpjpe_invis_sample"] = best_index
+    for name in DIVERSITY_NAMES:
+        columns[f"{name}_mm"] = MM_PER_M * getattr(stats, name)
+    columns["collision_ratio"] = stats.collision.mean(axis=1)
+    columns["contact_ratio"] = stats.contact.mean(axis=1)
+    header = ["row", "imgname", *columns]
+    rows = []
+    for i in range(stats.num_frames):
+        row: list[float | str | int] = [i, str(imgname[i])]
+        for values in columns.values():
+            v = values[i].item()
+            row.append("" if isinstance(v, float) and not math.isfinite(v) else v)
+        rows.append(row)
+    return header, rows
+
+
+def write_per_frame_csv(path: str | Path, stats: FrameStats, imgname: np.ndarray) -> None:
+    """Write `per_frame.csv` (see `per_frame_table`)."""
+    header, rows = per_frame_table(stats, imgname)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+    _write_text(Path(path), buf.getvalue())
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def metrics_markdown(metrics: Mapping[str, float], settings: Mapping[str, Any]) -> str:
+    """Markdown report: accuracy table (all / vis / invis), scene and diversity numbers, settings."""
+    lines = ["# EgoHMR evaluation", ""]
+    lines += [
+        f"Mode `{settings.get('mode', '?')}`, {settings.get('num_samples', '?')} sample(s) per frame, "
+        f"{int(metrics.get('num_frames', 0))} frames, results `{settings.get('results_file', '?')}`.",
+        "",
+        "| metric (mm) | all | visible | invisible |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in JOINT_FAMILIES + VERTEX_FAMILIES:
+        lines.append(
+            f"| {DISPLAY_NAMES[name]} | {_fmt(metrics.get(f'{name}_mm'))} | {_fmt(metrics.get(f'{name}_vis_mm'))} "
+            f"| {_fmt(metrics.get(f'{name}_invis_mm'))} |"
+        )
+    lines.append(f"| MPJPE, best of N | | | {_fmt(metrics.get('min_mpjpe_invis_mm'))} |")
+    for name in ("std_joints", "apd_joints"):
+        lines.append(
+            f"| {DISPLAY_NAMES[name]} | {_fmt(metrics.get(f'{name}_mm'))} | {_fmt(metrics.get(f'{name}_vis_mm'))} "
+            f"| {_fmt(metrics.get(f'{name}_invis_mm'))} |"
+        )
+    lines += ["", "| scene metric | value |", "|---|---:|"]
+    for key in ("collision_ratio", "contact_ratio", "stored_collision_ratio", "stored_contact_ratio"):
+        if key in metrics:
+            lines.append(f"| `{key}` | {_fmt(metrics.get(key), 4)} |")
+    lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
+    for key in sorted(settings):
+        lines.append(f"| {key} | `{settings[key]}` |")
+    lines += ["", "Definitions: docs/metrics.md.", ""]
+    return "\n".join(lines)
+
+
+def write_metrics_md(path: str | Path, metrics: Mapping[str, float], settings: Mapping[str, Any]) -> None:
+    """Write `metrics.md` (see `metrics_markdown`)."""
+    _write_text(Path(path), metrics_markdown(metrics, settings))
