@@ -3,8 +3,10 @@
 Design (see docs/collision.md). A query point needs only:
 
 1. a box test against the posed body (points outside its box get signed distance +inf: no penetration);
-2. its k nearest posed vertices (a k-d tree on CPU, `cdist` + `topk` on GPU);
-3. the exact closest point on every triangle incident to those vertices (vectorised Ericson regions);
+2. its nearest posed vertex (a k-d tree on CPU, `cdist` + `topk` on GPU) and the side of that vertex's
+   pseudo-normal: points on the outer side farther than a band (10 cm) are done (outside);
+3. for the rest (inside or near the surface), the exact closest point on every triangle incident to the k nearest
+   vertices (vectorised Ericson regions);
 4. the sign from the angle-weighted pseudo-normals (Baerentzen & Aanaes 2005) interpolated at the closest point.
 
 For a closed mesh the closest point with its pseudo-normal gives the exact inside/outside answer; the only
@@ -134,14 +136,67 @@ def closest_point_barycentric(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
     return result
 
 
+def _compact(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move the True entries of each row of `mask` (B, P) to the front.
+
+    Returns:
+        order: (B, W) long. Point ids, the selected ones first (W = most selected in a row), padded with others.
+        valid: (B, W) bool. Which entries of `order` are selected.
+    """
+    counts = mask.sum(dim=1)
+    width = int(counts.max()) if mask.numel() else 0
+    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :width]
+    valid = torch.arange(width, device=mask.device).unsqueeze(0) < counts.unsqueeze(1)
+    return order, valid
+
+
+def _gather_points(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Rows `order` (B, W) of x (B, P, C) -> (B, W, C)."""
+    return torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def _closest_on_candidates(
+    query: torch.Tensor, vertices: torch.Tensor, normals: torch.Tensor, index: SurfaceIndex, k: int
+) -> torch.Tensor:
+    """Signed distance (B, W) of `query` (B, W, 3) to the meshes: exact over the triangles of its k nearest vertices.
+
+    Differentiable w.r.t. `query` and `vertices`; the sign comes from the pseudo-normals `normals` (B, V, 3).
+    """
+    num_bodies, width = query.shape[:2]
+    batch = torch.arange(num_bodies, device=vertices.device)
+    nearest = nearest_vertices(query, vertices, k).to(vertices.device)  # (B, W, k)
+    cand = index.vertex_faces[nearest].flatten(2)  # (B, W, k*D) face ids
+    tri = index.faces[cand]  # (B, W, k*D, 3) vertex ids
+    with torch.no_grad():
+        corners = vertices.detach()[batch.view(-1, 1, 1, 1), tri]  # (B, W, k*D, 3 corners, 3)
+        p = query.detach().unsqueeze(2).expand(-1, -1, cand.shape[-1], -1)  # (B, W, k*D, 3)
+        bary = closest_point_barycentric(p, corners[..., 0, :], corners[..., 1, :], corners[..., 2, :])
+        closest = (bary.unsqueeze(-1) * corners).sum(-2)  # (B, W, k*D, 3)
+        best = (p - closest).square().sum(-1).argmin(dim=-1)  # (B, W)
+        win_tri = torch.gather(tri, 2, best.view(num_bodies, width, 1, 1).expand(-1, -1, 1, 3)).squeeze(2)
+    # Recompute the winning triangle's closest point with gradients.
+    win = vertices[batch.view(-1, 1, 1), win_tri]  # (B, W, 3 corners, 3)
+    win_bary = closest_point_barycentric(query, win[..., 0, :], win[..., 1, :], win[..., 2, :])  # (B, W, 3)
+    closest = (win_bary.unsqueeze(-1) * win).sum(-2)  # (B, W, 3)
+    with torch.no_grad():
+        normal = (win_bary.unsqueeze(-1) * normals[batch.view(-1, 1, 1), win_tri]).sum(-2)  # (B, W, 3)
+        sign = torch.where(((query - closest) * normal).sum(-1) < 0, -1.0, 1.0).to(vertices.dtype)
+    return sign * ((query - closest).square().sum(-1) + _EPS).sqrt()
+
+
 def signed_distance(
     points: torch.Tensor,
     vertices: torch.Tensor,
     index: SurfaceIndex,
     num_nearest_vertices: int = 8,
     box_margin: float = 0.05,
+    exact_band: float = 0.1,
 ) -> torch.Tensor:
     """Signed distance of points to posed meshes, negative inside.
+
+    Two passes: every point in the body's box gets its nearest vertex and that vertex's pseudo-normal side; points
+    on the inner side or nearer than `exact_band` then get the exact closest point over the triangles of their
+    `num_nearest_vertices` nearest vertices. Farther outer points keep the distance to their nearest vertex.
 
     Args:
         points: (B, P, 3) float, metres, same frame as `vertices`.
@@ -149,6 +204,7 @@ def signed_distance(
         index: SurfaceIndex of the topology.
         num_nearest_vertices: nearest vertices whose incident triangles are searched for the closest point.
         box_margin: metres. Points farther outside a body's box get +inf (they cannot penetrate).
+        exact_band: metres. Outer points nearer than this to the surface get the exact distance and sign.
 
     Returns:
         (B, P) float, metres: differentiable w.r.t. `vertices` and `points`; +inf for culled points.
@@ -159,45 +215,31 @@ def signed_distance(
     if points.shape[0] != vertices.shape[0]:
         raise ValueError(f"batch sizes differ: points {points.shape[0]}, vertices {vertices.shape[0]}")
     index = index.to(vertices.device)
-    num_bodies, num_points = points.shape[:2]
     result = torch.full(points.shape[:2], float("inf"), dtype=vertices.dtype, device=vertices.device)
-    if num_points == 0:
+    if points.shape[1] == 0:
         return result
     lo = vertices.detach().amin(dim=1, keepdim=True) - box_margin  # (B, 1, 3)
     hi = vertices.detach().amax(dim=1, keepdim=True) + box_margin
-    in_box = ((points.detach() >= lo) & (points.detach() <= hi)).all(dim=-1)  # (B, P)
-    counts = in_box.sum(dim=1)
-    width = int(counts.max())
-    if width == 0:
+    order, valid = _compact(((points.detach() >= lo) & (points.detach() <= hi)).all(dim=-1))  # (B, W)
+    if order.shape[1] == 0:
         return result
-    # Gather the in-box points of each body to the front: (B, W) ids, padded with a valid id.
-    order = torch.argsort((~in_box).to(torch.int8), dim=1, stable=True)[:, :width]  # (B, W)
-    valid = torch.arange(width, device=points.device).unsqueeze(0) < counts.unsqueeze(1)  # (B, W)
-    query = torch.gather(points, 1, order.unsqueeze(-1).expand(-1, -1, 3))  # (B, W, 3)
-
-    nearest = nearest_vertices(query, vertices, num_nearest_vertices).to(vertices.device)  # (B, W, k)
-    cand = index.vertex_faces[nearest].flatten(2)  # (B, W, k*D) face ids
-    tri = index.faces[cand]  # (B, W, k*D, 3) vertex ids
-    batch = torch.arange(num_bodies, device=vertices.device).view(-1, 1, 1, 1)
-    corners = vertices[batch, tri]  # (B, W, k*D, 3 corners, 3)
-    p = query.unsqueeze(2).expand(-1, -1, cand.shape[-1], -1)  # (B, W, k*D, 3)
+    query = _gather_points(points, order)  # (B, W, 3)
+    batch = torch.arange(len(vertices), device=vertices.device).view(-1, 1)
     with torch.no_grad():
-        bary = closest_point_barycentric(p, corners[..., 0, :], corners[..., 1, :], corners[..., 2, :])
-        closest = (bary.unsqueeze(-1) * corners).sum(-2)  # (B, W, k*D, 3)
-        best = (p - closest).square().sum(-1).argmin(dim=-1)  # (B, W)
-    # Recompute the winning triangle's closest point with gradients.
-    pick = best.view(num_bodies, width, 1, 1, 1).expand(-1, -1, 1, 3, 3)
-    win = torch.gather(corners, 2, pick).squeeze(2)  # (B, W, 3 corners, 3)
-    win_bary = closest_point_barycentric(query, win[..., 0, :], win[..., 1, :], win[..., 2, :])  # (B, W, 3)
-    closest = (win_bary.unsqueeze(-1) * win).sum(-2)  # (B, W, 3)
-    with torch.no_grad():
-        win_tri = torch.gather(tri, 2, best.view(num_bodies, width, 1, 1).expand(-1, -1, 1, 3)).squeeze(2)
         normals = vertex_pseudo_normals(vertices.detach(), index.faces)  # (B, V, 3)
-        corner_normals = normals[torch.arange(num_bodies, device=vertices.device).view(-1, 1, 1), win_tri]
-        normal = (win_bary.unsqueeze(-1) * corner_normals).sum(-2)  # (B, W, 3)
-        sign = torch.where(((query - closest) * normal).sum(-1) < 0, -1.0, 1.0).to(vertices.dtype)
-    dist = ((query - closest).square().sum(-1) + _EPS).sqrt()  # (B, W)
-    sd = torch.where(valid, sign * dist, torch.full_like(dist, float("inf")))
+        nearest = nearest_vertices(query, vertices, 1).to(vertices.device)[..., 0]  # (B, W)
+        offset = query.detach() - vertices.detach()[batch, nearest]  # (B, W, 3)
+        inner = (offset * normals[batch, nearest]).sum(-1) < 0
+        refine = valid & (inner | (offset.norm(dim=-1) < exact_band))  # (B, W)
+    coarse = ((query - vertices[batch, nearest]).square().sum(-1) + _EPS).sqrt()  # (B, W), outer points only
+    sd = torch.where(valid, coarse, torch.full_like(coarse, float("inf")))
+    if refine.any():
+        sub_order, sub_valid = _compact(refine)  # (B, R) ids into the W in-box points
+        exact = _closest_on_candidates(
+            _gather_points(query, sub_order), vertices, normals, index, num_nearest_vertices
+        )  # (B, R)
+        current = torch.gather(sd, 1, sub_order)
+        sd = sd.scatter(1, sub_order, torch.where(sub_valid, exact, current))
     return result.scatter(1, order, sd)
 
 
