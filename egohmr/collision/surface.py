@@ -115,25 +115,20 @@ def closest_point_barycentric(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
     d5, d6 = (ab * cp).sum(-1), (ac * cp).sum(-1)
     va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
     one, zero = torch.ones_like(d1), torch.zeros_like(d1)
-
-    def bary(u, v, w):
-        return torch.stack(torch.broadcast_tensors(u, v, w), dim=-1)
-
     denom = va + vb + vc
-    v_face, w_face = _safe_div(vb, denom), _safe_div(vc, denom)
-    result = bary(1 - v_face - w_face, v_face, w_face)
+    v, w = _safe_div(vb, denom), _safe_div(vc, denom)  # face interior
     w_bc = _safe_div(d4 - d3, (d4 - d3) + (d5 - d6))
-    regions = [  # lowest priority first; later entries override earlier ones
-        ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), bary(zero, 1 - w_bc, w_bc)),
-        ((vb <= 0) & (d2 >= 0) & (d6 <= 0), bary(1 - _safe_div(d2, d2 - d6), zero, _safe_div(d2, d2 - d6))),
-        ((d6 >= 0) & (d5 <= d6), bary(zero, zero, one)),
-        ((vc <= 0) & (d1 >= 0) & (d3 <= 0), bary(1 - _safe_div(d1, d1 - d3), _safe_div(d1, d1 - d3), zero)),
-        ((d3 >= 0) & (d4 <= d3), bary(zero, one, zero)),
-        ((d1 <= 0) & (d2 <= 0), bary(one, zero, zero)),
+    regions = [  # (mask, v, w), lowest priority first; later entries override earlier ones
+        ((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), 1 - w_bc, w_bc),  # edge BC
+        ((vb <= 0) & (d2 >= 0) & (d6 <= 0), zero, _safe_div(d2, d2 - d6)),  # edge AC
+        ((d6 >= 0) & (d5 <= d6), zero, one),  # vertex C
+        ((vc <= 0) & (d1 >= 0) & (d3 <= 0), _safe_div(d1, d1 - d3), zero),  # edge AB
+        ((d3 >= 0) & (d4 <= d3), one, zero),  # vertex B
+        ((d1 <= 0) & (d2 <= 0), zero, zero),  # vertex A
     ]
-    for mask, value in regions:
-        result = torch.where(mask.unsqueeze(-1), value, result)
-    return result
+    for mask, v_region, w_region in regions:
+        v, w = torch.where(mask, v_region, v), torch.where(mask, w_region, w)
+    return torch.stack([1 - v - w, v, w], dim=-1)
 
 
 def _compact(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
