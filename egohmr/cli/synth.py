@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 1 = in process)")
     p.add_argument("--renderer", choices=("auto", "egl", "numpy"), default="auto", help="render backend (default auto)")
     p.add_argument("--body", default="open", help="body model source for the interactee (default: open)")
+    p.add_argument(
+        "--scene-max-edge", type=float, default=0.05, help="longest edge of the written scene meshes, m (default 0.05)"
+    )
     p.set_defaults(func=run)
 
 
@@ -41,6 +44,7 @@ def build_config(args: argparse.Namespace):
         workers=args.workers,
         renderer=args.renderer,
         body_source=args.body,
+        scene_max_edge_m=args.scene_max_edge,
     )
 
 

@@ -55,6 +55,11 @@ class SynthConfig:
     """Render backend."""
     frame_stride: int = 3
     """Annotated frames are every `frame_stride`-th frame of the 30 fps PV stream."""
+    scene_max_edge_m: float = 0.05
+    """Longest edge of the written scene meshes, metres. EgoBody's meshes are dense scans and the scene preprocessing
+    samples their vertices; at 5 cm a 2 m cube holds a few thousand distinct vertices (preprocess with
+    --allow-replacement for 20,000 points: max-pooled PointNet features and point ratios are unaffected by
+    uniform duplication)."""
     jpeg_quality: int = 90
     """JPEG quality of the frames."""
     body_source: str = "open"
@@ -451,10 +456,10 @@ def generate_dataset(cfg: SynthConfig) -> DatasetSummary:
         with ctx.Pool(min(cfg.workers, len(jobs))) as pool:
             results = pool.map(_worker_job, jobs, chunksize=1)
 
-    from egohmr.synth.writer import write_obj
+    from egohmr.synth.writer import tessellate, write_obj
 
     for room in rooms:
-        v, f, c = room.mesh()
+        v, f, c = tessellate(*room.mesh(), max_edge_m=cfg.scene_max_edge_m)
         write_obj(fmt.scene_mesh_path(out, room.name), v, f, c)
     for res in results:
         fmt.write_kinect2scene(fmt.kinect2scene_path(out, res.plan.name, res.plan.scene), res.plan.kinect2scene)

@@ -63,13 +63,50 @@ def write_obj(path: str | Path, vertices: np.ndarray, faces: np.ndarray, colors:
     path.write_text(buf.getvalue())
 
 
-def read_obj_vertices(path: str | Path) -> np.ndarray:
-    """(V, 3) float64 vertex positions of an OBJ file (colours and faces ignored)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"missing scene mesh {path}")
-    rows = [line.split()[1:4] for line in path.read_text().splitlines() if line.startswith("v ")]
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+def tessellate(
+    vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None, max_edge_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Split every triangle into a regular grid so that no edge is longer than `max_edge_m`.
+
+    EgoBody's scene meshes are dense scans, and the scene preprocessing samples their *vertices*; our procedural rooms
+    are a few hundred large triangles, so they are written densely. Each triangle with longest edge L becomes
+    n^2 triangles (n = ceil(L / max_edge_m)) on its own (n+1)(n+2)/2 grid vertices (shared edges are duplicated:
+    harmless for point sampling and for rendering).
+
+    Args:
+        vertices: (V, 3) float, metres. faces: (F, 3) int. colors: (V, 3) or None, interpolated.
+        max_edge_m: target longest edge, metres.
+
+    Returns:
+        (vertices (V', 3), faces (F', 3), colors (V', 3) or None).
+    """
+    vertices = np.asarray(vertices, np.float64)
+    faces = np.asarray(faces, np.int64)
+    corners = vertices[faces]  # (F, 3, 3)
+    longest = np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=-1).max(axis=1)  # (F,)
+    steps = np.maximum(np.ceil(longest / max_edge_m).astype(np.int64), 1)
+    out_v, out_f, out_c, offset = [], [], [], 0
+    for n in np.unique(steps):
+        ids = np.nonzero(steps == n)[0]
+        # Barycentric grid (i, j) with i + j <= n, and its triangles, shared by every triangle split n times.
+        i, j = np.nonzero(np.add.outer(np.arange(n + 1), np.arange(n + 1)) <= n)
+        bary = np.stack([n - i - j, i, j], axis=1) / n  # (G, 3)
+        slot = -np.ones((n + 1, n + 1), np.int64)
+        slot[i, j] = np.arange(len(i))
+        tris = []
+        for a in range(n):
+            for b in range(n - a):
+                tris.append((slot[a, b], slot[a + 1, b], slot[a, b + 1]))
+                if a + b + 1 < n:
+                    tris.append((slot[a + 1, b], slot[a + 1, b + 1], slot[a, b + 1]))
+        tris = np.asarray(tris, np.int64)  # (n^2, 3)
+        out_v.append(np.einsum("gk,fkd->fgd", bary, corners[ids]).reshape(-1, 3))
+        if colors is not None:
+            out_c.append(np.einsum("gk,fkd->fgd", bary, np.asarray(colors)[faces[ids]]).reshape(-1, 3))
+        out_f.append((tris[None] + (offset + len(bary) * np.arange(len(ids)))[:, None, None]).reshape(-1, 3))
+        offset += len(bary) * len(ids)
+    new_colors = np.concatenate(out_c).astype(np.float32) if colors is not None else None
+    return np.concatenate(out_v), np.concatenate(out_f), new_colors
 
 
 def save_jpeg(path: str | Path, rgb: np.ndarray, quality: int = 90) -> None:

@@ -125,8 +125,8 @@ def test_chain_maps_scene_to_pv_consistently(dataset):
     and re-rendering the scene mesh with the chain reproduces the background of the saved JPEG."""
     from PIL import Image
 
+    from egohmr.data.scene_points import read_obj_vertices
     from egohmr.render import Mesh, render
-    from egohmr.synth.writer import read_obj_vertices
 
     data = _all_frames(dataset)
     transf = fmt.read_transf_matrices(fmt.transf_matrices_path(dataset))
