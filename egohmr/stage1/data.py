@@ -1,0 +1,122 @@
+"""Stage-1 datasets: `EgoBodyDataset` samples with scene points subsampled and, optionally, cached image features.
+
+`Stage1Items` wraps an `EgoBodyDataset` (stage 1) and
+- keeps `num_scene_points` of the stored scene points, drawn without replacement by a generator seeded with
+  (seed, frame row) for evaluation, or (seed, epoch, frame row) for training, so every epoch sees another subset;
+- replaces `img_crop` by `img_feat` (D_img,) float32 when a feature array (egohmr.stage1.features) is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
+from egohmr.data.egobody_format import annotation_path
+from egohmr.stage1.config import Stage1Config
+
+__all__ = ["Stage1Items", "check_stage1_inputs", "make_egobody_dataset"]
+
+
+class Stage1Items(Dataset):
+    """Stage-1 view of an `EgoBodyDataset` (see the module docstring).
+
+    Args:
+        base: stage-1 `EgoBodyDataset` with a scene folder.
+        num_scene_points: points kept per frame (all when >= the stored count).
+        seed: seed of the point subsets.
+        vary_with_epoch: draw a new subset each epoch (training).
+        features: optional (N, D_img) float32 image features in `base` order.
+    """
+
+    def __init__(
+        self,
+        base: EgoBodyDataset,
+        num_scene_points: int,
+        seed: int = 0,
+        vary_with_epoch: bool = False,
+        features: np.ndarray | None = None,
+    ) -> None:
+        if features is not None and features.shape[0] != len(base):
+            raise ValueError(f"features have {features.shape[0]} rows, the dataset {len(base)} frames")
+        self.base = base
+        self.num_scene_points = num_scene_points
+        self.seed = seed
+        self.vary_with_epoch = vary_with_epoch
+        self.features = features
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch of the augmentation and point-subset draws."""
+        self.epoch = int(epoch)
+        self.base.set_epoch(epoch)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        sample = self.base[i]
+        points = sample.get("scene_points_pv")
+        if points is not None and points.shape[0] > self.num_scene_points:
+            row = int(sample["index"])
+            key = [self.seed, self.epoch, row] if self.vary_with_epoch else [self.seed, row]
+            rng = np.random.default_rng(key)
+            keep = np.sort(rng.choice(points.shape[0], self.num_scene_points, replace=False))
+            sample["scene_points_pv"] = points[torch.from_numpy(keep)]
+        if self.features is not None:
+            sample.pop("img_crop", None)
+            sample["img_feat"] = torch.from_numpy(self.features[i])
+        return sample
+
+
+def check_stage1_inputs(root: str | Path, split: str, scene_dir: str | Path) -> None:
+    """Fail early, naming the missing file and the command that makes it.
+
+    Raises:
+        FileNotFoundError: no annotation npz or no stage-1 scene files for `split`.
+    """
+    npz = annotation_path(Path(root), split)
+    if not Path(npz).is_file():
+        raise FileNotFoundError(
+            f"missing annotation file {npz} (data.root={root}; EgoBody's annotation_egocentric_smpl_npz, or make a "
+            "synthetic dataset with `egohmr synth --out DIR`)"
+        )
+    for name in (f"pcd_verts_dict_{split}.pkl", f"map_dict_{split}.pkl"):
+        path = Path(scene_dir) / name
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"missing stage-1 scene file {path} (data.scene_dir={scene_dir}); write it with "
+                f"`egohmr preprocess scene-s1 --root {root} --split {split} --out {scene_dir}`"
+            )
+
+
+def make_egobody_dataset(
+    cfg: Stage1Config, split: str, training: bool, load_images: bool, spacing: int = 1
+) -> EgoBodyDataset:
+    """The stage-1 `EgoBodyDataset` of a split for this config (augmentation only when training, enabled and
+    images are not replaced by cached features).
+
+    Raises:
+        FileNotFoundError: missing annotation or scene files (see `check_stage1_inputs`).
+    """
+    scene_dir = cfg.data.resolved_scene_dir()
+    check_stage1_inputs(cfg.data.root, split, scene_dir)
+    augment = training and cfg.data.augment and not cfg.model.cached_features
+    return EgoBodyDataset(
+        EgoBodyDataOptions(
+            root=cfg.data.root,
+            split=split,  # type: ignore[arg-type]
+            stage=1,
+            scene_dir=scene_dir,
+            crop_size_px=cfg.model.image_size_px,
+            bbox_enlarge=cfg.data.bbox_enlarge,
+            augment=augment,
+            seed=cfg.train.seed,
+            num_scene_points=None,
+            load_images=load_images,
+            spacing=spacing,
+        )
+    )

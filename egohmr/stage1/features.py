@@ -1,0 +1,139 @@
+"""Cached image features for training with a frozen backbone (the `cpu` preset).
+
+With `model.freeze_backbone` and `model.cached_features`, the backbone output of each frame's un-augmented crop is
+computed once and stored; training then reads `img_feat` (B, D_img) instead of running the backbone on `img_crop`.
+Trade-off (docs/stage1.md): on a CPU the backbone dominates the cost of a step, and caching removes it, but the image
+augmentation (scale, rotation, flip, colour) cannot be applied any more, so the geometry (keypoints, joints, scene)
+must stay un-augmented too for the sample to stay consistent (`data.augment` is ignored).
+
+Files in the feature folder, per split: `<split>.npy` (N, D_img) float32 in annotation-row order and `<split>.json`
+(backbone name, crop size, box enlargement, frame count, a hash of the image names, a hash of the backbone weights),
+checked on load so a stale cache is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from egohmr.data.dataset import EgoBodyDataset
+from egohmr.files import atomic_open, atomic_write_text
+
+__all__ = ["compute_features", "feature_paths", "load_features", "weights_hash"]
+
+logger = logging.getLogger(__name__)
+
+
+def feature_paths(feature_dir: str | Path, split: str) -> tuple[Path, Path]:
+    """(`<dir>/<split>.npy`, `<dir>/<split>.json`)."""
+    folder = Path(feature_dir)
+    return folder / f"{split}.npy", folder / f"{split}.json"
+
+
+def _names_hash(names: list[str]) -> str:
+    return hashlib.sha1("\n".join(names).encode()).hexdigest()[:16]
+
+
+def weights_hash(module: nn.Module) -> str:
+    """Short hash of a module's state dict (identifies the backbone weights the features came from)."""
+    h = hashlib.sha1()
+    for key, value in module.state_dict().items():
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _meta(dataset: EgoBodyDataset, backbone_name: str, backbone: nn.Module) -> dict:
+    opt = dataset.options
+    return {
+        "backbone": backbone_name,
+        "crop_size_px": opt.crop_size_px,
+        "bbox_enlarge": opt.bbox_enlarge,
+        "num_frames": len(dataset),
+        "imgnames_sha1": _names_hash(dataset.imgnames),
+        "weights_sha1": weights_hash(backbone),
+    }
+
+
+def compute_features(
+    dataset: EgoBodyDataset,
+    backbone: nn.Module,
+    backbone_name: str,
+    feature_dir: str | Path,
+    batch_size: int = 32,
+    num_workers: int = 0,
+) -> np.ndarray:
+    """Run `backbone` (eval mode, no gradients) on every un-augmented crop of `dataset` and store the features.
+
+    Args:
+        dataset: an `EgoBodyDataset` with `load_images=True` and `augment=False`.
+        backbone: (B, 3, S, S) -> (B, D_img) module.
+        backbone_name: its name (stored in the metadata).
+        feature_dir: output folder.
+        batch_size: crops per forward pass.
+        num_workers: DataLoader workers reading the images.
+
+    Returns:
+        (N, D_img) float32 features in dataset order (also written to `<feature_dir>/<split>.npy`, atomically).
+
+    Raises:
+        ValueError: the dataset augments or does not load images.
+    """
+    opt = dataset.options
+    if opt.augment or not opt.load_images:
+        raise ValueError("compute_features needs a dataset with load_images=True and augment=False")
+    npy_path, json_path = feature_paths(feature_dir, opt.split)
+    device = next(backbone.parameters()).device
+    was_training = backbone.training
+    backbone.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+    chunks: list[np.ndarray] = []
+    done = 0
+    with torch.no_grad():
+        for batch in loader:
+            chunks.append(backbone(batch["img_crop"].to(device)).float().cpu().numpy())
+            done += chunks[-1].shape[0]
+            if len(chunks) % 20 == 0:
+                logger.info("image features %s: %d / %d frames", opt.split, done, len(dataset))
+    backbone.train(was_training)
+    feats = np.concatenate(chunks).astype(np.float32)
+    npy_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(npy_path, "wb") as fh:
+        np.save(fh, feats)
+    atomic_write_text(json_path, json.dumps(_meta(dataset, backbone_name, backbone), indent=2, sort_keys=True))
+    logger.info("wrote %s (%d x %d)", npy_path, *feats.shape)
+    return feats
+
+
+def load_features(
+    feature_dir: str | Path, dataset: EgoBodyDataset, backbone_name: str, backbone: nn.Module
+) -> np.ndarray | None:
+    """Read cached features for `dataset`, or None when the cache is absent.
+
+    Raises:
+        ValueError: the cache exists but was made for other frames, another crop or other backbone weights (the
+            message says to delete the folder to recompute it).
+    """
+    npy_path, json_path = feature_paths(feature_dir, dataset.options.split)
+    if not npy_path.is_file() or not json_path.is_file():
+        return None
+    meta = json.loads(json_path.read_text())
+    want = _meta(dataset, backbone_name, backbone)
+    diff = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
+    if diff:
+        details = ", ".join(f"{k}: {a!r} != {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(
+            f"cached image features {npy_path} do not match this run ({details}); delete {npy_path.parent} (or set "
+            "data.feature_dir elsewhere) to recompute them"
+        )
+    feats = np.load(npy_path)
+    if feats.shape[0] != len(dataset):
+        raise ValueError(f"{npy_path}: {feats.shape[0]} rows, expected {len(dataset)}; delete it to recompute")
+    return feats.astype(np.float32, copy=False)

@@ -1,0 +1,229 @@
+"""Stage-1 testing: predictions for a split, metrics of the mode sample, the mean baseline, and `results.pkl`.
+
+`test_stage1` runs the model on every frame of the split in annotation order (S samples each, mode first), then
+- evaluates the mode sample with `egohmr.evaluate` (stage-1 metrics: G-MPJPE, MPJPE, PA-MPJPE with all joints,
+  G-V2V, V2V, PA-V2V; reference-egohmr.md section 5) plus the translation error `transl_err_mm`;
+- evaluates the mean-pose / mean-translation baseline (`egohmr.stage1.baseline`) the same way;
+- writes, atomically, `results.pkl` (`{'pred_cam_full_list': float32 (N, 3)}`, the official stage-1 format read by the
+  stage-2 test preprocessing), `predictions.npz` (all samples, our results format, `egohmr eval` reads it) and
+  `metrics.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
+from egohmr.data.egobody_format import annotation_path
+from egohmr.evaluate.ground_truth import Annotations, load_annotations
+from egohmr.evaluate.pipeline import BodyModels, evaluate_results
+from egohmr.evaluate.results_io import PredictionResults, write_official_stage1, write_results
+from egohmr.evaluate.settings import EvalSettings
+from egohmr.files import atomic_write_text
+from egohmr.stage1.baseline import mean_prediction
+from egohmr.stage1.checkpoint_import import load_stage1_model
+from egohmr.stage1.data import Stage1Items, check_stage1_inputs
+from egohmr.stage1.model import ProHMRScene
+
+__all__ = ["REPORTED_METRICS", "Stage1Predictions", "Stage1TestResult", "evaluate_stage1", "predict", "test_stage1"]
+
+logger = logging.getLogger(__name__)
+
+REPORTED_METRICS: tuple[str, ...] = (
+    "transl_err_mm",
+    "g_mpjpe_mm",
+    "mpjpe_mm",
+    "pa_mpjpe_mm",
+    "g_v2v_mm",
+    "v2v_mm",
+    "pa_v2v_mm",
+)
+"""Stage-1 metrics printed by `egohmr test stage1` (all in `metrics.json`)."""
+
+
+@dataclasses.dataclass
+class Stage1Predictions:
+    """Predictions for N frames, S samples each (sample 0 = mode).
+
+    Attributes:
+        betas: (N, S, 10) float32.
+        global_orient_rotmat: (N, S, 3, 3) float32, PV frame.
+        body_pose_rotmat: (N, S, 23, 3, 3) float32.
+        transl_pv: (N, S, 3) float32, metres, PV frame (identical along S: the head does not see z).
+        rows: (N,) int64 annotation rows.
+    """
+
+    betas: np.ndarray
+    global_orient_rotmat: np.ndarray
+    body_pose_rotmat: np.ndarray
+    transl_pv: np.ndarray
+    rows: np.ndarray
+
+    def results(self, imgname: np.ndarray, samples: slice = slice(None), metadata: dict | None = None):
+        """`PredictionResults` of the chosen samples with the mode translation."""
+        return PredictionResults(
+            pred_betas=self.betas[:, samples],
+            pred_global_orient_rotmat=self.global_orient_rotmat[:, samples],
+            pred_body_pose_rotmat=self.body_pose_rotmat[:, samples],
+            pred_transl_pv=self.transl_pv[:, 0],
+            imgname=imgname,
+            metadata=metadata or {},
+        )
+
+
+@dataclasses.dataclass
+class Stage1TestResult:
+    """Outcome of `test_stage1`."""
+
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    results_pkl: Path
+    predictions_npz: Path
+    metrics_json: Path
+    num_frames: int
+
+
+def predict(
+    model: ProHMRScene,
+    items: Stage1Items,
+    num_samples: int,
+    batch_size: int = 16,
+    num_workers: int = 0,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> Stage1Predictions:
+    """Run `model` (eval mode) over `items` in order; the latents come from one generator seeded with `seed`."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    loader = DataLoader(items, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("betas", "go", "pose", "transl", "rows")}
+    with torch.no_grad():
+        for k, batch in enumerate(loader):
+            batch = {key: v.to(device) for key, v in batch.items()}
+            out = model(batch, num_samples, generator=generator)
+            parts["betas"].append(out.betas.float().cpu().numpy())
+            parts["go"].append(out.global_orient_rotmat.float().cpu().numpy())
+            parts["pose"].append(out.body_pose_rotmat.float().cpu().numpy())
+            parts["transl"].append(out.transl_full_pv.float().cpu().numpy())
+            parts["rows"].append(batch["index"].cpu().numpy())
+            if (k + 1) % 20 == 0:
+                logger.info("stage-1 test: %d / %d frames", (k + 1) * batch_size, len(items))
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    return Stage1Predictions(cat["betas"], cat["go"], cat["pose"], cat["transl"], cat["rows"].astype(np.int64))
+
+
+def evaluate_stage1(
+    results: PredictionResults, annotations: Annotations, bodies: BodyModels, where: str = "stage-1 predictions"
+) -> dict[str, float]:
+    """Stage-1 metrics of single-sample results: `egohmr.evaluate` metrics (PA with all joints, as the official
+    stage-1 test) plus `transl_err_mm`, the mean L2 error of the translation vs GT `transl_pv`."""
+    settings = EvalSettings(pa_alignment="all")
+    metrics = evaluate_results(results, annotations, bodies, settings, where=where).metrics
+    err = np.linalg.norm(results.pred_transl_pv.astype(np.float64) - annotations.transl_pv, axis=-1)
+    metrics["transl_err_mm"] = 1000.0 * float(err.mean())
+    return metrics
+
+
+def _baseline_results(root: str | Path, annotations: Annotations) -> PredictionResults:
+    mean = mean_prediction(root, "train")
+    n = annotations.num_frames
+    return PredictionResults(
+        pred_betas=np.broadcast_to(mean.betas, (n, 1, 10)).astype(np.float32),
+        pred_global_orient_rotmat=np.broadcast_to(mean.global_orient_rotmat, (n, 1, 3, 3)).astype(np.float32),
+        pred_body_pose_rotmat=np.broadcast_to(mean.body_pose_rotmat, (n, 1, 23, 3, 3)).astype(np.float32),
+        pred_transl_pv=np.broadcast_to(mean.transl_pv, (n, 3)).astype(np.float32),
+        imgname=annotations.imgname,
+    )
+
+
+def test_stage1(
+    checkpoint: str | Path,
+    dataset_root: str | Path,
+    out_dir: str | Path,
+    split: str = "test",
+    scene_dir: str | Path | None = None,
+    num_samples: int | None = None,
+    body_model: str | None = None,
+    batch_size: int = 16,
+    num_workers: int = 0,
+    seed: int = 0,
+    device: str = "cpu",
+    baseline: bool = True,
+) -> Stage1TestResult:
+    """Test a stage-1 checkpoint (ours or the official `best_model.pt`) on a split (see the module docstring).
+
+    Args:
+        checkpoint: checkpoint file.
+        dataset_root: EgoBody root (annotation npz, images, transforms).
+        out_dir: where results.pkl, predictions.npz and metrics.json go.
+        split: annotation split.
+        scene_dir: stage-1 scene folder (default `<root>/preprocess_scene_s1`).
+        num_samples: S (default: the config's `model.num_test_samples`).
+        body_model: body-model source of the metrics (default: the config's `model.body_model`).
+        batch_size, num_workers: data loading.
+        seed: seed of the latents of the random samples.
+        device: "cpu", "cuda" or "auto".
+        baseline: also evaluate the mean baseline (needs the train split's annotation npz).
+
+    Raises:
+        FileNotFoundError: missing checkpoint, annotation, scene or body-model files (named in the message).
+        CheckpointError: corrupt, foreign or other-stage checkpoint.
+    """
+    from egohmr.stage1.train import load_body_models
+
+    root = Path(dataset_root)
+    scene = Path(scene_dir) if scene_dir is not None else root / "preprocess_scene_s1"
+    check_stage1_inputs(root, split, scene)
+    model, cfg, kind = load_stage1_model(checkpoint)
+    num_samples = num_samples or cfg.model.num_test_samples
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    base = EgoBodyDataset(
+        EgoBodyDataOptions(
+            root=str(root),
+            split=split,  # type: ignore[arg-type]
+            stage=1,
+            scene_dir=str(scene),
+            crop_size_px=cfg.model.image_size_px,
+            bbox_enlarge=cfg.data.bbox_enlarge,
+            num_scene_points=None,
+            load_images=True,
+        )
+    )
+    items = Stage1Items(base, cfg.model.num_scene_points, seed=seed)
+    logger.info(
+        "stage-1 test of %s (%s) on %d %s frames, %d samples each", checkpoint, kind, len(base), split, num_samples
+    )
+    preds = predict(model, items, num_samples, batch_size, num_workers, seed, device)
+    annotations = load_annotations(annotation_path(root, split))
+    if not np.array_equal(preds.rows, np.arange(annotations.num_frames)):
+        raise ValueError("stage-1 predictions are not in annotation-row order")  # cannot happen with spacing 1
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_pkl = out / "results.pkl"
+    write_official_stage1(results_pkl, preds.transl_pv[:, 0])
+    meta = {"checkpoint": str(checkpoint), "checkpoint_type": kind, "split": split, "seed": seed}
+    predictions_npz = out / "predictions.npz"
+    write_results(predictions_npz, preds.results(annotations.imgname, metadata={**meta, "num_samples": num_samples}))
+    neutral, male, female = load_body_models(body_model or cfg.model.body_model)
+    bodies = BodyModels(neutral=neutral, male=male, female=female)
+    metrics = evaluate_stage1(preds.results(annotations.imgname, slice(0, 1)), annotations, bodies)
+    baseline_metrics = (
+        evaluate_stage1(_baseline_results(root, annotations), annotations, bodies, "mean baseline") if baseline else {}
+    )
+    metrics_json = out / "metrics.json"
+    payload = {
+        "model": metrics,
+        "mean_baseline": baseline_metrics,
+        "settings": {**meta, "num_samples": num_samples, "body_model": body_model or cfg.model.body_model},
+    }
+    atomic_write_text(metrics_json, json.dumps(payload, indent=2, sort_keys=True))
+    return Stage1TestResult(metrics, baseline_metrics, results_pkl, predictions_npz, metrics_json, len(base))

@@ -1,0 +1,106 @@
+"""`train_stage1(cfg)`: build the stage-1 model and datasets, then run the shared engine (`egohmr.train.train`).
+
+Steps: body models for the losses -> `ProHMRScene` (ProHMR backbone initialisation when configured) -> datasets
+(cached image features computed once when `model.cached_features`) -> `egohmr.train.train` with kind
+"egohmr.stage1". The run folder is `cfg.train.out_dir` (config.yaml, train.log, metrics.jsonl, last.pt, best.pt).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
+from egohmr.stage1.checkpoint_import import load_prohmr_backbone
+from egohmr.stage1.config import CHECKPOINT_KIND, Stage1Config, validate_stage1_config
+from egohmr.stage1.data import Stage1Items, make_egobody_dataset
+from egohmr.stage1.features import compute_features, load_features
+from egohmr.stage1.model import ProHMRScene
+from egohmr.train import TrainResult, train
+
+__all__ = ["build_training_model", "build_training_sets", "load_body_models", "train_stage1"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_body_models(source: str) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(neutral, male, female) body models from an SMPL folder or the packaged open body ('open', 'open-lowres').
+
+    Raises:
+        FileNotFoundError: the files are missing (config key model.body_model).
+    """
+    from egohmr.body import load_body_model
+
+    try:
+        return tuple(load_body_model(source, g) for g in ("neutral", "male", "female"))  # type: ignore[return-value]
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err} (config key model.body_model={source!r})") from None
+
+
+def build_training_model(cfg: Stage1Config) -> ProHMRScene:
+    """`ProHMRScene` with body models attached and, if configured, the ProHMR backbone weights."""
+    model = ProHMRScene(cfg.model, cfg.loss)
+    if cfg.model.prohmr_checkpoint:
+        load_prohmr_backbone(cfg.model.prohmr_checkpoint, model.backbone)
+    model.attach_body_models(*load_body_models(cfg.model.body_model))
+    return model
+
+
+def _features(cfg: Stage1Config, model: ProHMRScene, split: str, spacing: int):
+    """Cached features of a split (computed and stored on first use)."""
+    base = EgoBodyDataset(
+        EgoBodyDataOptions(
+            root=cfg.data.root,
+            split=split,  # type: ignore[arg-type]
+            stage=1,
+            scene_dir=None,
+            crop_size_px=cfg.model.image_size_px,
+            bbox_enlarge=cfg.data.bbox_enlarge,
+            augment=False,
+            load_images=True,
+            spacing=spacing,
+        )
+    )
+    folder = cfg.data.resolved_feature_dir(cfg.model.backbone)
+    feats = load_features(folder, base, cfg.model.backbone, model.backbone)
+    if feats is None:
+        logger.info("computing %s image features of %d %s frames into %s", cfg.model.backbone, len(base), split, folder)
+        feats = compute_features(
+            base, model.backbone, cfg.model.backbone, folder, batch_size=32, num_workers=cfg.train.num_workers
+        )
+    return feats
+
+
+def build_training_sets(cfg: Stage1Config, model: ProHMRScene) -> tuple[Stage1Items, Stage1Items | None]:
+    """Training and validation items for `cfg` (validation every `data.val_spacing`-th frame).
+
+    Raises:
+        FileNotFoundError: missing annotation or scene files, naming the file and the command that writes it.
+    """
+    cached = cfg.model.cached_features
+    sets = []
+    for split, training, spacing in (
+        (cfg.data.train_split, True, 1),
+        (cfg.data.val_split, False, cfg.data.val_spacing),
+    ):
+        base = make_egobody_dataset(cfg, split, training=training, load_images=not cached, spacing=spacing)
+        feats = _features(cfg, model, split, spacing) if cached else None
+        sets.append(
+            Stage1Items(base, cfg.model.num_scene_points, seed=cfg.train.seed, vary_with_epoch=training, features=feats)
+        )
+    return sets[0], sets[1]
+
+
+def train_stage1(cfg: Stage1Config, resume: bool = False) -> TrainResult:
+    """Train stage 1 (see the module docstring).
+
+    Raises:
+        FileNotFoundError: missing data, scene files, body model or checkpoint. ValueError/ConfigError: bad config,
+            an existing run folder without `resume`. NonFiniteLossError: NaN/inf loss (step and batch named).
+    """
+    validate_stage1_config(cfg)
+    model = build_training_model(cfg)
+    train_set, val_set = build_training_sets(cfg, model)
+    logger.info("stage 1: %d training and %d validation frames", len(train_set), len(val_set) if val_set else 0)
+    return train(model, train_set, val_set, cfg.train, kind=CHECKPOINT_KIND, full_config=cfg, resume=resume)
