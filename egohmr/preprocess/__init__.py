@@ -138,7 +138,8 @@ def run_tasks(
                 done += n
                 bar.update(n)
             return done
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        # Never plain fork: a process that already ran torch (its thread pools) can deadlock in forked children.
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         ctx = multiprocessing.get_context(method)
         with ctx.Pool(processes=min(num_workers, len(tasks)), initializer=_init_worker, initargs=(fn,)) as pool:
             results = pool.imap_unordered(_call, tasks)

@@ -20,10 +20,9 @@ def _free_port() -> int:
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
     ddp_dir = tmp_path / "ddp"
     ddp_dir.mkdir()
-    # fork (Linux) skips re-importing torch in the children (~3x faster here); the workers set 1 thread first, as
-    # DataLoader workers do.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(ddp_worker, args=(2, _free_port(), str(ddp_dir), 6), nprocs=2, join=True, start_method=method)
+    # spawn, as torchrun starts fresh processes: forking a process whose torch thread pools already ran (earlier
+    # tests) can deadlock the children.
+    mp.start_processes(ddp_worker, args=(2, _free_port(), str(ddp_dir), 6), nprocs=2, join=True, start_method="spawn")
 
     rank0, rank1 = (torch.load(ddp_dir / f"rank{r}.pt", weights_only=True) for r in range(2))
     assert rank0["step"] == rank1["step"] == 6
