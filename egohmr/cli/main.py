@@ -14,7 +14,17 @@ import sys
 from egohmr import __version__
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("synth", "check_dataset", "preprocess", "train", "test", "eval", "view")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "demo",
+    "infer",
+    "synth",
+    "check_dataset",
+    "preprocess",
+    "train",
+    "test",
+    "eval",
+    "view",
+)
 
 
 class UserError(Exception):

@@ -1,0 +1,243 @@
+"""`Stage2Config`: every setting of the stage-2 model ("EgoHMR" pose diffusion), its training and its testing.
+
+Defaults are the official values (`reference-egohmr.md` sections 3 and 6: ``train_egohmr.py`` / ``test_egohmr.py``
+argparse defaults and the ``EgoHMR`` constructor). Two presets:
+
+* ``official``: ResNet-50, PointNet 512/256 on 20,000 points, GCN 3718 -> 1024 × 4 blocks, T = 50 cosine, AdamW 1e-4,
+  batch 16, validation every 1000 steps with ddim5 on every 20th validation frame, best by visible-joint MPJPE.
+* ``cpu``: the same method at a size that trains on two CPU cores in about half an hour: frozen ImageNet
+  EfficientNet-Lite0 features computed once per crop (no augmentation), a smaller PointNet on fewer points, a narrower
+  GCN, and the low-resolution open body for the losses.
+
+YAML files in ``configs/`` hold overrides only (``preset: cpu`` picks the starting preset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from egohmr.diffusion.guidance import GuidanceConfig
+from egohmr.diffusion.schedule import NoiseScheduleConfig
+from egohmr.models.heads import DEFAULT_MEAN_BETAS
+from egohmr.train.config import OFFICIAL_STAGE2_TRAIN, TrainConfig
+
+__all__ = [
+    "PRESETS",
+    "Stage2Config",
+    "Stage2DataConfig",
+    "Stage2LossWeights",
+    "Stage2ModelConfig",
+    "Stage2TestConfig",
+    "Stage2TrainOptions",
+    "stage2_preset",
+]
+
+
+@dataclass(frozen=True)
+class Stage2ModelConfig:
+    """Network architecture (official: ``EgoHMR.__init__`` defaults)."""
+
+    backbone: Literal["resnet50", "efficientnet_lite0"] = "resnet50"
+    """Image backbone (official ResNet-50, 2048-d)."""
+    backbone_pretrained: bool = False
+    """Load ImageNet weights (only EfficientNet-Lite0 has offline weights; ResNet-50 comes from a checkpoint)."""
+    freeze_backbone: bool = False
+    """Keep the backbone fixed (eval mode, no gradient). Official: trained."""
+    image_features: Literal["backbone", "cached"] = "backbone"
+    """``backbone``: run the backbone on each crop; ``cached``: training reads features computed once per crop by the
+    frozen backbone (needs ``freeze_backbone`` and no augmentation)."""
+    scene_feat_dim: int = 512
+    """PointNet output width (official 512)."""
+    scene_hidden_dim: int = 256
+    """PointNet hidden width (official 256)."""
+    num_scene_points: int = 20000
+    """Cube points fed to the PointNet (the first ones of each cube, which are a random sample; official 20,000)."""
+    transl_dim: int = 128
+    """Translation embedding width (official 128)."""
+    latent_dim: int = 512
+    """Pose and timestep embedding width (official 512)."""
+    gcn_hidden: int = 1024
+    """GCN hidden width (official 1024)."""
+    gcn_blocks: int = 4
+    """GCN residual blocks (official 4)."""
+    init_betas: tuple[float, ...] = DEFAULT_MEAN_BETAS
+    """Mean betas added by the beta head (official: ``smpl_mean_params.npz``; checkpoints store their own)."""
+    body_source: str = "open"
+    """Body model of the losses, validation and guidance: ``open``, ``open-lowres`` or an SMPL folder (neutral for
+    predictions, male/female for the ground truth)."""
+
+
+@dataclass(frozen=True)
+class Stage2LossWeights:
+    """Weights of the training losses (official ``train_egohmr.py`` defaults); each matches `losses.loss_<name>`."""
+
+    v2v: float = 0.5
+    """Pelvis-aligned L1 vertex error (official ``weight_loss_v2v``)."""
+    keypoints_3d: float = 0.05
+    """Pelvis-aligned L1 joint error, summed over joints (official ``weight_loss_keypoints_3d``)."""
+    keypoints_3d_full: float = 0.02
+    """L1 joint error in the camera frame with the GT translation (official ``weight_loss_keypoints_3d_full``)."""
+    keypoints_2d_full: float = 0.01
+    """Confidence-weighted L1 of the OpenPose reprojection in the full image (official)."""
+    betas: float = 0.0005
+    """MSE of the shape (official)."""
+    body_pose: float = 0.001
+    """MSE of the body rotation matrices (official)."""
+    global_orient: float = 0.001
+    """MSE of the global rotation matrix (official)."""
+    pose_6d_ortho: float = 0.1
+    """Orthonormality of the predicted 6D (official)."""
+    penetration: float = 0.004
+    """Scene penetration of the predicted body (our metric-depth score; official COAP loss weight 0.0002 on a unitless
+    occupancy sum, which is about 20x larger than our depth sum in metres for the same penetration)."""
+
+
+@dataclass(frozen=True)
+class Stage2TrainOptions:
+    """Training behaviour of the diffusion model (official ``train_egohmr.py``)."""
+
+    cond_mask_prob: float = 0.01
+    """Probability that a training sample gets its image feature zeroed for all joints (official 0.01)."""
+    penetration_start_step: int = 17000
+    """First step with the penetration loss. Official ``start_coap_epoch`` 3: about three epochs of the EgoBody
+    egocentric train split at batch 16."""
+    val_sampler: Literal["ddpm", "ddim"] = "ddim"
+    """Sampler of the validation (official ``ddim5``: DDIM)."""
+    val_spacing: str = "ddim5"
+    """Respacing of the validation sampler (official ``timestep_respacing_eval ddim5``)."""
+
+
+@dataclass(frozen=True)
+class Stage2DataConfig:
+    """Where the data are and how they are read."""
+
+    root: str = "data/egobody"
+    """EgoBody root (official tree)."""
+    scene_dir_train: str = "data/Egohmr_scene_preprocess_cube_s2_from_gt_release"
+    """Stage-2 cubes around the GT body (train/val; ``egohmr preprocess scene-s2-train``)."""
+    scene_dir_test: str = "data/Egohmr_scene_preprocess_cube_s2_from_pred_release"
+    """Stage-2 cubes around the stage-1 translation (test; ``egohmr preprocess scene-s2-test``)."""
+    stage1_results: str = "outputs/stage1/results.pkl"
+    """Stage-1 ``results.pkl`` of the test split (translation used at test time)."""
+    feature_dir: str | None = None
+    """Cached image features (``model.image_features: cached``); None: ``<root>/features_stage2_<backbone>``."""
+    stats_path: str | None = None
+    """``preprocess_stats.npz`` to use; None computes it from the train split at the start of training."""
+    augment: bool = True
+    """Training augmentation (official: on for the train split)."""
+    pelvis_vis_loosen_train: bool = False
+    """Loosened visibility map in training (official train default False)."""
+    pelvis_vis_loosen_test: bool = True
+    """Loosened visibility map at validation/test (official test default True)."""
+    num_scene_points_file: int = 20000
+    """Points stored per cube file (official 20,000)."""
+
+
+@dataclass(frozen=True)
+class Stage2TestConfig:
+    """Sampling at test time (official ``test_egohmr.py``)."""
+
+    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    """Sampler (official test: DDPM)."""
+    spacing: str = ""
+    """Respacing: ``""`` all T steps, ``ddim5``, or ``"K"`` for K evenly spread steps."""
+    num_samples: int = 1
+    """Samples per image (official default 1; the released results use 5)."""
+    diffuse_fuse: bool = True
+    """Visible joints from the image+scene branch, invisible joints from the scene-only branch (official True)."""
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    """Collision guidance."""
+    return_mode: Literal["official", "final"] = "official"
+    """``official``: SMPL from the last x̂0 prediction (t = 0 call); ``final``: the final sample."""
+    mode: Literal["fast", "reference"] = "fast"
+    """``fast``: features once per image, all samples batched; ``reference``: the official computation."""
+    batch_size: int = 5
+    """Images per batch (official 5)."""
+    seed: int = 0
+    """Sampling seed (official ``--seed 0``; the results file is ``results_seed_<seed>.pkl``)."""
+
+
+@dataclass(frozen=True)
+class Stage2Config:
+    """Everything about stage 2."""
+
+    model: Stage2ModelConfig = field(default_factory=Stage2ModelConfig)
+    schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
+    loss: Stage2LossWeights = field(default_factory=Stage2LossWeights)
+    train_options: Stage2TrainOptions = field(default_factory=Stage2TrainOptions)
+    data: Stage2DataConfig = field(default_factory=Stage2DataConfig)
+    test: Stage2TestConfig = field(default_factory=Stage2TestConfig)
+    train: TrainConfig = field(default_factory=lambda: OFFICIAL_STAGE2_TRAIN)
+
+    def __post_init__(self) -> None:
+        m = self.model
+        if m.image_features == "cached" and not m.freeze_backbone:
+            raise ValueError("model.image_features='cached' needs model.freeze_backbone=true (features never change)")
+        if m.image_features == "cached" and self.data.augment:
+            raise ValueError("model.image_features='cached' needs data.augment=false (a cached crop cannot change)")
+        if not 0.0 <= self.train_options.cond_mask_prob <= 1.0:
+            raise ValueError(f"train_options.cond_mask_prob must be in [0, 1], got {self.train_options.cond_mask_prob}")
+        if self.test.num_samples < 1 or self.test.batch_size < 1:
+            raise ValueError(
+                f"test.num_samples and test.batch_size must be >= 1, got {self.test.num_samples}, "
+                f"{self.test.batch_size}"
+            )
+        if m.num_scene_points < 1 or m.num_scene_points > self.data.num_scene_points_file:
+            raise ValueError(
+                f"model.num_scene_points must be in 1..data.num_scene_points_file ({self.data.num_scene_points_file}),"
+                f" got {m.num_scene_points}"
+            )
+
+
+OFFICIAL = Stage2Config()
+
+CPU = dataclasses.replace(
+    OFFICIAL,
+    model=Stage2ModelConfig(
+        backbone="efficientnet_lite0",
+        backbone_pretrained=True,
+        freeze_backbone=True,
+        image_features="cached",
+        scene_feat_dim=256,
+        scene_hidden_dim=128,
+        num_scene_points=1024,
+        latent_dim=128,
+        gcn_hidden=256,
+        gcn_blocks=2,
+        body_source="open-lowres",
+    ),
+    train_options=Stage2TrainOptions(penetration_start_step=600),
+    data=Stage2DataConfig(augment=False),
+    train=dataclasses.replace(
+        OFFICIAL_STAGE2_TRAIN,
+        max_steps=2500,
+        lr=3e-4,
+        lr_schedule="cosine",
+        min_lr=3e-5,
+        warmup_steps=100,
+        num_workers=0,
+        val_every_steps=250,
+        val_subsample=1,
+        ckpt_every_steps=250,
+        log_every_steps=50,
+        device="cpu",
+        progress_bar=False,
+        tensorboard=False,
+    ),
+)
+
+PRESETS: dict[str, Stage2Config] = {"official": OFFICIAL, "cpu": CPU}
+"""Named presets: ``official`` (paper setting) and ``cpu`` (two CPU cores, ~30 minutes)."""
+
+
+def stage2_preset(name: str) -> Stage2Config:
+    """The preset ``name`` (``official`` or ``cpu``).
+
+    Raises:
+        ValueError: unknown name.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown stage-2 preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]

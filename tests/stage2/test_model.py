@@ -1,0 +1,77 @@
+"""EgoHMRModel: training step, losses, validation step, config presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+import torch
+
+from egohmr.stage2 import losses as L
+from egohmr.stage2.config import PRESETS, Stage2Config, Stage2LossWeights, stage2_preset
+from tests.stage2.helpers import synthetic_batch, tiny_config, tiny_model
+
+
+def test_every_loss_weight_has_a_loss_function_and_back():
+    weights = {f.name for f in dataclasses.fields(Stage2LossWeights)}
+    functions = {
+        name[len("loss_") :] for name, _ in inspect.getmembers(L, inspect.isfunction) if name.startswith("loss_")
+    }
+    assert weights == functions
+
+
+def test_training_step_is_finite_and_backpropagates():
+    model = tiny_model(tiny_config(penetration_start_step=5))
+    batch = synthetic_batch(batch_size=4)
+    out = model.training_step(batch, step=0)
+    assert "loss_penetration" not in out  # before penetration_start_step
+    out = model.training_step(batch, step=5)
+    expected = {f"loss_{f.name}" for f in dataclasses.fields(Stage2LossWeights)}
+    assert set(out) == expected | {"loss"}
+    assert all(v.ndim == 0 and torch.isfinite(v) for v in out.values())
+    out["loss"].backward()
+    grads = [p.grad for p in model.denoiser.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in model.backbone.parameters())  # frozen
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+    trainable = {id(p) for g in model.parameter_groups() for p in g["params"]}
+    assert not any(id(p) in trainable for p in model.backbone.parameters())
+
+
+def test_penetration_loss_is_positive_for_points_inside_the_body():
+    model = tiny_model()
+    batch = synthetic_batch(batch_size=2)
+    # points at the GT translation's pelvis region of the decoded body: put many points around the root
+    batch["scene_points_pv"] = batch["transl_pv"][:, None] + 0.03 * torch.randn(2, 300, 3)
+    out = model.training_step(batch, step=10**9)
+    assert out["loss_penetration"] > 0
+
+
+def test_validation_step_reports_mpjpe_in_mm():
+    model = tiny_model().eval()
+    with torch.no_grad():
+        metrics = model.validation_step(synthetic_batch(batch_size=2))
+    assert set(metrics) == {"mpjpe_mm", "mpjpe_vis_mm"}
+    assert all(torch.isfinite(v) and v > 0 for v in metrics.values())
+
+
+def test_norm_stats_are_stored_with_the_weights():
+    model = tiny_model()
+    state = model.state_dict()
+    assert state["x_std"].shape == (144,) and torch.equal(state["x_mean"], model.x_mean)
+    with pytest.raises(ValueError, match="x_std"):
+        model.set_norm_stats(torch.zeros(144), torch.zeros(144))
+
+
+def test_presets_and_config_checks():
+    assert set(PRESETS) == {"official", "cpu"}
+    official = stage2_preset("official")
+    assert official.model.gcn_hidden == 1024 and official.schedule.num_train_timesteps == 50
+    assert official.train.best_metric == "mpjpe_vis_mm" and official.train.val_every_steps == 1000
+    assert official.train_options.val_spacing == "ddim5" and official.test.guidance.max_timestep == 10
+    assert stage2_preset("cpu").model.image_features == "cached"
+    with pytest.raises(ValueError, match="augment"):
+        dataclasses.replace(tiny_config(), data=Stage2Config().data)
+    with pytest.raises(ValueError, match="unknown"):
+        stage2_preset("gpu")
