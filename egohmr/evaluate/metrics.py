@@ -206,7 +206,8 @@ def min_body_scene_distance(scene_points_pv: ArrayLike, pred_vertices_pv: ArrayL
     verts = to_numpy(pred_vertices_pv)
     if points.shape[0] == 0:
         return np.full(verts.shape[0], np.inf)
-    tree = cKDTree(points)
+    # Unique points: preprocessed cubes may repeat points (sampling with replacement), which degrades the tree.
+    tree = cKDTree(np.unique(points, axis=0))
     dist, _ = tree.query(verts.reshape(-1, 3), k=1)
     return dist.reshape(verts.shape[0], -1).min(axis=-1)
 
