@@ -13,7 +13,7 @@ import numpy as np
 
 from egohmr.constants import SMPL_JOINT_NAMES
 from egohmr.evaluate.aggregate import MM_PER_M, FrameStats
-from egohmr.evaluate.results_io import atomic_write_bytes
+from egohmr.files import atomic_open
 
 TRUNCATION_BINS = 6
 
@@ -28,7 +28,9 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    atomic_write_bytes(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight"))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
 
 
 def per_joint_means(per_joint: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from egohmr.evaluate import metrics as M
 from egohmr.evaluate.aggregate import DIVERSITY_NAMES, JOINT_FAMILIES, MM_PER_M, VERTEX_FAMILIES, FrameStats
-from egohmr.evaluate.results_io import atomic_write_bytes
+from egohmr.files import atomic_write_text
 
 REPORT_FORMAT_VERSION = 1
 DISPLAY_NAMES: dict[str, str] = {
@@ -46,7 +46,8 @@ def _clean(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
 
 
 def write_metrics_json(path: str | Path, metrics: Mapping[str, float], settings: Mapping[str, Any]) -> None:

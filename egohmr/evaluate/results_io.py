@@ -14,12 +14,8 @@ rebuilds numpy arrays and plain containers.
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from egohmr.constants import NUM_BETAS, NUM_BODY_JOINTS
+from egohmr.files import atomic_open
 
 OURS_KEYS: tuple[str, ...] = (
     "pred_betas",
@@ -106,23 +103,6 @@ def _expect(array: np.ndarray, shape: tuple[int, ...], where: str, key: str) -> 
 
 
 # ---------------------------------------------------------------------------------------------- atomic write
-def atomic_write_bytes(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write a file atomically: `write(fh)` fills a temporary file in the same folder, then `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 # ------------------------------------------------------------------------------------------------------ ours
 def write_results(path: str | Path, results: PredictionResults) -> None:
     """Write `results` in our npz format (atomic). Keys: see the module docstring.
@@ -142,7 +122,9 @@ def write_results(path: str | Path, results: PredictionResults) -> None:
         "num_samples": np.asarray(results.num_samples, dtype=np.int64),
         "metadata_json": np.asarray(json.dumps(results.metadata, sort_keys=True)),
     }
-    atomic_write_bytes(path, lambda fh: np.savez(fh, **arrays))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def read_results(path: str | Path) -> PredictionResults:
@@ -296,7 +278,9 @@ def write_official_stage2(path: str | Path, results: PredictionResults) -> None:
             else np.asarray(results.gt_transl_pv, dtype=np.float32)
         ),
     }
-    atomic_write_bytes(path, lambda fh: pickle.dump(out, fh, protocol=OFFICIAL_PICKLE_PROTOCOL))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as fh:
+        pickle.dump(out, fh, protocol=OFFICIAL_PICKLE_PROTOCOL)
 
 
 def read_official_stage1(path: str | Path) -> np.ndarray:
@@ -322,7 +306,9 @@ def write_official_stage1(path: str | Path, pred_transl_pv: np.ndarray) -> None:
     """
     transl = np.asarray(pred_transl_pv, dtype=np.float32)
     _expect(transl, (-1, 3), str(path), OFFICIAL_STAGE1_KEY)
-    atomic_write_bytes(path, lambda fh: pickle.dump({OFFICIAL_STAGE1_KEY: transl}, fh))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as fh:
+        pickle.dump({OFFICIAL_STAGE1_KEY: transl}, fh)
 
 
 def load_any_results(path: str | Path) -> PredictionResults:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_save_npy", "atomic_write_bytes", "frame_rng", "run_tasks", "uniform_downsample"]
+from egohmr.files import atomic_open
+
+__all__ = ["atomic_save_npy", "frame_rng", "run_tasks", "uniform_downsample"]
 
 
 def frame_rng(seed: int, key: str) -> np.random.Generator:
@@ -30,32 +31,11 @@ def frame_rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), *words]))
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
-    """``np.save`` to ``path`` atomically (no pickles)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, np.asarray(array), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``np.save`` to ``path`` atomically (no pickles), creating its folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
 
 
 def uniform_downsample(

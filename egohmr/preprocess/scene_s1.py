@@ -31,7 +31,8 @@ from egohmr.data.scene_points import (
     s1_key,
     scene2kinect_per_recording,
 )
-from egohmr.preprocess import atomic_save_npy, atomic_write_bytes, frame_rng, run_tasks, uniform_downsample
+from egohmr.files import atomic_write_bytes
+from egohmr.preprocess import atomic_save_npy, frame_rng, run_tasks, uniform_downsample
 
 __all__ = ["SceneS1Options", "SceneS1Result", "crop_front_points", "plan_s1", "run_scene_s1"]
 
@@ -195,6 +196,7 @@ def run_scene_s1(options: SceneS1Options, progress: bool = True) -> SceneS1Resul
 
     pcd = {s1_key(imgnames[r]): np.load(parts_dir / f"{r:08d}.npy") for r in saved_rows}
     mapping = {s1_key(name): s1_key(imgnames[src]) for name, src in zip(imgnames, source, strict=True)}
+    map_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(map_path, pickle.dumps(mapping, protocol=4))
     atomic_write_bytes(pcd_path, pickle.dumps(pcd, protocol=4))
     if not opt.keep_parts:
