@@ -38,3 +38,21 @@ def register_stages(
         sp = stages.add_parser(stage, help=helps.get(stage, ""), description=helps.get(stage, ""))
         add(sp)
         sp.set_defaults(func=run)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags shared by `egohmr train stage1` and `egohmr train stage2`."""
+    p.add_argument("--config", default="official", help="preset (official, cpu) or YAML override file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config fields, e.g. --set train.max_steps=100 data.root=/data (repeatable)",
+    )
+    p.add_argument("--out", default=None, help="run folder (sets train.out_dir)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last.pt")
+    p.add_argument("--seed", type=int, default=None, help="seed of the run (sets train.seed)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="sets train.device")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from egohmr.cli.stages import StageEntry, register_stages
+from egohmr.cli.stages import StageEntry, add_run_arguments, register_stages
 
 STAGES: dict[str, StageEntry] = {
     "stage1": ("egohmr.cli.train", "add_stage1_arguments", "run_stage1"),
@@ -35,20 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_stage1_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `egohmr train stage1`."""
-    p.add_argument("--config", default="official", help="preset (official, cpu) or YAML override file")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config fields, e.g. --set train.max_steps=100 data.root=/data (repeatable)",
-    )
-    p.add_argument("--out", default=None, help="run folder (sets train.out_dir)")
-    p.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last.pt")
-    p.add_argument("--seed", type=int, default=None, help="seed of the run (sets train.seed)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="sets train.device")
+    add_run_arguments(p)
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:

@@ -166,9 +166,6 @@ class _Transform(nn.Module):
         super().__init__()
         self.register_buffer("dummy_buffer", torch.tensor(1.0))
 
-    def inverse(self, inputs: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
 
 class ActNorm(_Transform):
     """Per-feature affine normalisation with data-dependent initialisation.

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from egohmr.cli.stages import add_run_arguments
 from egohmr.stage2.config import PRESETS, Stage2Config
 
 __all__ = ["CachedFeatureDataset", "add_train_arguments", "feature_dir", "main", "run_train", "train_stage2"]
@@ -120,20 +121,7 @@ def train_stage2(cfg: Stage2Config, resume: bool = False) -> Any:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``egohmr train stage2`` (the same shared flags as stage 1)."""
-    parser.add_argument("--config", default="official", help="preset (official, cpu) or a YAML override file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config fields, e.g. --set train.max_steps=100 data.root=/data (repeatable)",
-    )
-    parser.add_argument("--out", default=None, help="run folder (sets train.out_dir)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last.pt")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the run (sets train.seed)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="sets train.device")
+    add_run_arguments(parser)
 
 
 def run_train(args: argparse.Namespace) -> int:
