@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import torch
 
+from egohmr import losses as shared
 from egohmr.collision import PenetrationScorer
-from egohmr.geometry.cameras import perspective_project
 
 __all__ = [
-    "OPENPOSE_IGNORED",
     "loss_betas",
     "loss_body_pose",
     "loss_global_orient",
@@ -24,13 +23,6 @@ __all__ = [
     "loss_pose_6d_ortho",
     "loss_v2v",
 ]
-
-OPENPOSE_IGNORED: tuple[int, ...] = (1, 9, 12)
-"""OpenPose joints left out of the 2D loss (neck, right/left hip: defined differently from SMPL's; official)."""
-
-
-def _pelvis_aligned(points: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
-    return points - joints[:, :1]
 
 
 def loss_v2v(
@@ -45,13 +37,12 @@ def loss_v2v(
     Returns:
         () mean over batch, vertices and xyz.
     """
-    return (_pelvis_aligned(pred_vertices, pred_joints) - _pelvis_aligned(gt_vertices, gt_joints)).abs().mean()
+    return shared.loss_v2v(pred_vertices[:, None], pred_joints[:, None, 0], gt_vertices, gt_joints[:, 0]).mean()
 
 
 def loss_keypoints_3d(pred_joints: torch.Tensor, gt_joints: torch.Tensor) -> torch.Tensor:
     """L1 of pelvis-aligned joints, summed over joints and xyz, mean over the batch: (B, 24, 3) each -> ()."""
-    diff = _pelvis_aligned(pred_joints, pred_joints) - _pelvis_aligned(gt_joints, gt_joints)
-    return diff.abs().sum(dim=(1, 2)).mean()
+    return shared.loss_keypoints_3d(pred_joints[:, None], gt_joints).mean()
 
 
 def loss_keypoints_3d_full(pred_joints_pv: torch.Tensor, gt_joints_pv: torch.Tensor) -> torch.Tensor:
@@ -61,7 +52,7 @@ def loss_keypoints_3d_full(pred_joints_pv: torch.Tensor, gt_joints_pv: torch.Ten
         pred_joints_pv: (B, 24, 3) metres, PV frame (local joints + GT translation in training).
         gt_joints_pv: (B, 24, 3) metres, PV frame.
     """
-    return (pred_joints_pv - gt_joints_pv).abs().sum(dim=(1, 2)).mean()
+    return shared.loss_keypoints_3d_full(pred_joints_pv[:, None], gt_joints_pv).mean()
 
 
 def loss_keypoints_2d_full(
@@ -84,27 +75,26 @@ def loss_keypoints_2d_full(
     Returns:
         () sum over joints and xy of conf·|Δ|, mean over the batch; OpenPose joints 1, 9, 12 ignored.
     """
-    pred_px = perspective_project(pred_op25_pv, fx, fy, cx, cy)  # (B, 25, 2)
-    scale = img_size_px.to(pred_px.dtype).unsqueeze(1)  # (B, 1, 2)
-    conf = gt_kp2d_op25_full_px[..., 2:].clone()  # (B, 25, 1)
-    conf[:, list(OPENPOSE_IGNORED)] = 0.0
-    diff = (pred_px / scale - gt_kp2d_op25_full_px[..., :2] / scale).abs() * conf
-    return diff.sum(dim=(1, 2)).mean()
+    size = img_size_px.to(pred_op25_pv.dtype)
+    pred_norm = shared.project_keypoints_full_norm(pred_op25_pv[:, None], fx, fy, cx, cy, size)  # (B, 1, 25, 2)
+    gt_xy_norm = gt_kp2d_op25_full_px[..., :2] / size.unsqueeze(1) - 0.5  # (B, 25, 2)
+    gt_norm = torch.cat((gt_xy_norm, gt_kp2d_op25_full_px[..., 2:]), dim=-1)  # (B, 25, 3)
+    return shared.loss_keypoints_2d_full(pred_norm, gt_norm).mean()
 
 
 def loss_betas(pred_betas: torch.Tensor, gt_betas: torch.Tensor) -> torch.Tensor:
     """Squared error of the shape, summed, divided by B: (B, 10) each -> ()."""
-    return (pred_betas - gt_betas).square().sum() / pred_betas.shape[0]
+    return shared.loss_betas(pred_betas[:, None], gt_betas).mean()
 
 
 def loss_body_pose(pred_body_pose_rotmat: torch.Tensor, gt_body_pose_rotmat: torch.Tensor) -> torch.Tensor:
     """Squared error of the body rotation matrices, summed, divided by B: (B, 23, 3, 3) each -> ()."""
-    return (pred_body_pose_rotmat - gt_body_pose_rotmat).square().sum() / pred_body_pose_rotmat.shape[0]
+    return shared.loss_body_pose(pred_body_pose_rotmat[:, None], gt_body_pose_rotmat).mean()
 
 
 def loss_global_orient(pred_rotmat: torch.Tensor, gt_rotmat: torch.Tensor) -> torch.Tensor:
     """Squared error of the global rotation matrix, summed, divided by B: (B, 3, 3) each -> ()."""
-    return (pred_rotmat - gt_rotmat).square().sum() / pred_rotmat.shape[0]
+    return shared.loss_global_orient(pred_rotmat[:, None], gt_rotmat).mean()
 
 
 def loss_pose_6d_ortho(pred_pose_6d: torch.Tensor) -> torch.Tensor:
