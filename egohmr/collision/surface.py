@@ -61,25 +61,35 @@ def build_surface_index(faces: torch.Tensor, num_vertices: int) -> SurfaceIndex:
     return SurfaceIndex(faces=faces, vertex_faces=vertex_faces)
 
 
-def nearest_vertices(query: torch.Tensor, vertices: torch.Tensor, k: int) -> torch.Tensor:
-    """Ids (B, W, k) of the k vertices of `vertices` (B, V, 3) nearest to each point of `query` (B, W, 3).
+class VertexSearch:
+    """Nearest-vertex queries against posed meshes (B, V, 3); not differentiable.
 
-    On CPU a k-d tree per body (scipy); elsewhere chunked brute force (`cdist` + `topk`). Not differentiable.
+    On CPU one k-d tree per body (scipy), built once and reused by every query; elsewhere chunked brute force
+    (`cdist` + `topk`).
     """
-    k = min(k, vertices.shape[1])
-    if query.device.type == "cpu":
-        from scipy.spatial import cKDTree
 
-        ids = [
-            torch.from_numpy(cKDTree(v.numpy()).query(q.numpy(), k=k)[1].reshape(len(q), k))
-            for q, v in zip(query.detach().double(), vertices.detach().double(), strict=True)
+    def __init__(self, vertices: torch.Tensor) -> None:
+        self.vertices = vertices.detach()
+        self.trees = None
+        if self.vertices.device.type == "cpu":
+            from scipy.spatial import cKDTree
+
+            self.trees = [cKDTree(v.numpy()) for v in self.vertices.double()]
+
+    def __call__(self, query: torch.Tensor, k: int) -> torch.Tensor:
+        """Ids (B, W, k) of the k vertices nearest to each point of `query` (B, W, 3)."""
+        k = min(k, self.vertices.shape[1])
+        query = query.detach()
+        if self.trees is not None:
+            ids = [
+                torch.from_numpy(tree.query(q.numpy(), k=k)[1].reshape(len(q), k))
+                for tree, q in zip(self.trees, query.double(), strict=True)
+            ]
+            return torch.stack(ids).to(torch.long)
+        chunks = [
+            torch.cdist(q, self.vertices).topk(k, dim=-1, largest=False).indices for q in query.split(4096, dim=1)
         ]
-        return torch.stack(ids).to(torch.long)
-    chunks = [
-        torch.cdist(q, vertices.detach()).topk(k, dim=-1, largest=False).indices
-        for q in query.detach().split(4096, dim=1)
-    ]
-    return torch.cat(chunks, dim=1)
+        return torch.cat(chunks, dim=1)
 
 
 def vertex_pseudo_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -151,7 +161,12 @@ def _gather_points(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 
 
 def _closest_on_candidates(
-    query: torch.Tensor, vertices: torch.Tensor, normals: torch.Tensor, index: SurfaceIndex, k: int
+    query: torch.Tensor,
+    vertices: torch.Tensor,
+    normals: torch.Tensor,
+    index: SurfaceIndex,
+    search: VertexSearch,
+    k: int,
 ) -> torch.Tensor:
     """Signed distance (B, W) of `query` (B, W, 3) to the meshes: exact over the triangles of its k nearest vertices.
 
@@ -159,7 +174,7 @@ def _closest_on_candidates(
     """
     num_bodies, width = query.shape[:2]
     batch = torch.arange(num_bodies, device=vertices.device)
-    nearest = nearest_vertices(query, vertices, k).to(vertices.device)  # (B, W, k)
+    nearest = search(query, k).to(vertices.device)  # (B, W, k)
     cand = index.vertex_faces[nearest].flatten(2)  # (B, W, k*D) face ids
     tri = index.faces[cand]  # (B, W, k*D, 3) vertex ids
     with torch.no_grad():
@@ -222,7 +237,8 @@ def signed_distance(
     batch = torch.arange(len(vertices), device=vertices.device).view(-1, 1)
     with torch.no_grad():
         normals = vertex_pseudo_normals(vertices.detach(), index.faces)  # (B, V, 3)
-        nearest = nearest_vertices(query, vertices, 1).to(vertices.device)[..., 0]  # (B, W)
+        search = VertexSearch(vertices)
+        nearest = search(query, 1).to(vertices.device)[..., 0]  # (B, W)
         offset = query.detach() - vertices.detach()[batch, nearest]  # (B, W, 3)
         inner = (offset * normals[batch, nearest]).sum(-1) < 0
         refine = valid & (inner | (offset.norm(dim=-1) < exact_band))  # (B, W)
@@ -231,7 +247,7 @@ def signed_distance(
     if refine.any():
         sub_order, sub_valid = _compact(refine)  # (B, R) ids into the W in-box points
         exact = _closest_on_candidates(
-            _gather_points(query, sub_order), vertices, normals, index, num_nearest_vertices
+            _gather_points(query, sub_order), vertices, normals, index, search, num_nearest_vertices
         )  # (B, R)
         current = torch.gather(sd, 1, sub_order)
         sd = sd.scatter(1, sub_order, torch.where(sub_valid, exact, current))
