@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -491,6 +492,18 @@ def _run(
                 samples_per_s=0.0,
             )
 
+        # Everything a checkpoint holds apart from its path, step and best value is fixed for the run.
+        save_checkpoint_at = functools.partial(
+            _write_checkpoint,
+            ctx=ctx,
+            kind=kind,
+            model=model,
+            optimizer=optimizer,
+            scaler=scaler,
+            config=config_dict,
+            extras=extras,
+        )
+
         # ---- 4. Data: a deterministic function of (seed, epoch), entered at the checkpoint's position ----------
         batches = _train_batches(train_set, cfg, ctx, start_step, steps_per_epoch, collate_fn)
         stack.callback(batches.close)  # shuts the loader's workers down
@@ -659,33 +672,11 @@ def _run(
                     )
                 if improved:
                     best = {"metric": cfg.best_metric, "mode": cfg.best_mode, "value": value, "step": step}
-                    _write_checkpoint(
-                        best_path,
-                        ctx=ctx,
-                        kind=kind,
-                        model=model,
-                        optimizer=optimizer,
-                        scaler=scaler,
-                        step=step,
-                        best=best,
-                        config=config_dict,
-                        extras=extras,
-                    )
+                    save_checkpoint_at(best_path, step=step, best=best)
 
             # 6g. last.pt (every rank takes part: RNG states are gathered)
             if step % cfg.ckpt_every_steps == 0 or step == cfg.max_steps:
-                _write_checkpoint(
-                    last_path,
-                    ctx=ctx,
-                    kind=kind,
-                    model=model,
-                    optimizer=optimizer,
-                    scaler=scaler,
-                    step=step,
-                    best=best,
-                    config=config_dict,
-                    extras=extras,
-                )
+                save_checkpoint_at(last_path, step=step, best=best)
 
         total_time = time.perf_counter() - run_start
         samples_per_s = (step - start_step) * samples_per_step / max(total_time, 1e-9)
