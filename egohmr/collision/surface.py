@@ -2,11 +2,13 @@
 
 Design (see docs/collision.md). A query point needs only:
 
-1. a box test against the posed body (points outside its box get signed distance +inf: no penetration);
-2. its nearest posed vertex (a k-d tree on CPU, `cdist` + `topk` on GPU) and the side of that vertex's
-   pseudo-normal: points on the outer side farther than a band (10 cm) are done (outside);
-3. for the rest (inside or near the surface), the exact closest point on every triangle incident to the k nearest
-   vertices (vectorised Ericson regions);
+1. the conservative grid cull of `egohmr.collision.grid` (a voxel shell of the surface and axis visibility):
+   points it proves outside get signed distance +inf and no further work;
+2. for the rest (near the surface, or hidden from every axis direction), the nearest posed vertex (a k-d tree on
+   CPU, `cdist` + `topk` elsewhere) and the side of its pseudo-normal: points on the outer side farther than a
+   band (2 cm) are done (outside);
+3. for points on the inner side or within the band, the exact closest point on every triangle incident to the k
+   nearest vertices (vectorised Ericson regions);
 4. the sign from the angle-weighted pseudo-normals (Baerentzen & Aanaes 2005) interpolated at the closest point.
 
 For a closed mesh the closest point with its pseudo-normal gives the exact inside/outside answer; the only
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from egohmr.collision.grid import certainly_outside
+
 _EPS = 1e-12
 
 
@@ -30,13 +34,15 @@ class SurfaceIndex:
     Attributes:
         faces: (F, 3) long. Mesh triangles.
         vertex_faces: (V, D) long. Triangles incident to each vertex, padded by repeating the first one.
+        vertex_corners: (V, D) long. The vertex's corner (0, 1, 2) in each of those triangles; -1 for padding.
     """
 
     faces: torch.Tensor
     vertex_faces: torch.Tensor
+    vertex_corners: torch.Tensor
 
     def to(self, device: torch.device | str) -> SurfaceIndex:
-        return SurfaceIndex(self.faces.to(device), self.vertex_faces.to(device))
+        return SurfaceIndex(self.faces.to(device), self.vertex_faces.to(device), self.vertex_corners.to(device))
 
 
 def build_surface_index(faces: torch.Tensor, num_vertices: int) -> SurfaceIndex:
@@ -49,16 +55,18 @@ def build_surface_index(faces: torch.Tensor, num_vertices: int) -> SurfaceIndex:
     faces = torch.as_tensor(faces).detach().to(torch.long).cpu()
     corner_vertex = faces.reshape(-1)  # (3F,)
     corner_face = torch.arange(len(faces)).repeat_interleave(3)  # (3F,)
+    corner_slot = torch.arange(3).repeat(len(faces))  # (3F,)
     order = torch.argsort(corner_vertex, stable=True)
-    corner_vertex, corner_face = corner_vertex[order], corner_face[order]
+    corner_vertex, corner_face, corner_slot = corner_vertex[order], corner_face[order], corner_slot[order]
     degree = torch.bincount(corner_vertex, minlength=num_vertices)  # (V,)
     start = torch.cumsum(degree, 0) - degree
     width = max(int(degree.max()), 1)
     slot = torch.arange(width).unsqueeze(0)  # (1, D)
     last = len(corner_face) - 1
-    position = torch.where(slot < degree.unsqueeze(1), start.unsqueeze(1) + slot, start.unsqueeze(1)).clamp(max=last)
-    vertex_faces = corner_face[position]  # (V, D)
-    return SurfaceIndex(faces=faces, vertex_faces=vertex_faces)
+    used = slot < degree.unsqueeze(1)  # (V, D)
+    position = torch.where(used, start.unsqueeze(1) + slot, start.unsqueeze(1)).clamp(max=last)
+    vertex_corners = torch.where(used, corner_slot[position], torch.full_like(position, -1))
+    return SurfaceIndex(faces=faces, vertex_faces=corner_face[position], vertex_corners=vertex_corners)
 
 
 class VertexSearch:
@@ -92,19 +100,26 @@ class VertexSearch:
         return torch.cat(chunks, dim=1)
 
 
-def vertex_pseudo_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Angle-weighted vertex normals (B, V, 3) of meshes `vertices` (B, V, 3) with triangles `faces` (F, 3)."""
-    corners = vertices[:, faces]  # (B, F, 3 corners, 3)
-    face_normals = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0])
-    face_normals = face_normals / face_normals.norm(dim=-1, keepdim=True).clamp_min(_EPS)
-    normals = torch.zeros_like(vertices)
-    for k in range(3):
-        e1 = corners[:, :, (k + 1) % 3] - corners[:, :, k]
-        e2 = corners[:, :, (k + 2) % 3] - corners[:, :, k]
-        cos = (e1 * e2).sum(-1) / (e1.norm(dim=-1) * e2.norm(dim=-1)).clamp_min(_EPS)
-        angle = torch.acos(cos.clamp(-1.0, 1.0))  # (B, F)
-        normals.index_add_(1, faces[:, k], face_normals * angle.unsqueeze(-1))
-    return normals / normals.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+def pseudo_normals_at(vertices: torch.Tensor, index: SurfaceIndex, vertex_ids: torch.Tensor) -> torch.Tensor:
+    """Angle-weighted (pseudo-)normals of the vertices `vertex_ids` (B, ...) of meshes `vertices` (B, V, 3).
+
+    Only the triangles around the requested vertices are touched. Returns (B, ..., 3) unit vectors, not differentiable.
+    """
+    vertices = vertices.detach()
+    batch = torch.arange(len(vertices), device=vertices.device).view(-1, *([1] * (vertex_ids.ndim - 1)), 1)
+    tri = index.faces[index.vertex_faces[vertex_ids]]  # (B, ..., D, 3) vertex ids
+    corner = index.vertex_corners[vertex_ids]  # (B, ..., D), -1 for padding
+    slot = corner.clamp_min(0).unsqueeze(-1)
+    at = vertices[batch, torch.gather(tri, -1, slot).squeeze(-1)]  # (B, ..., D, 3) the vertex itself
+    nxt = vertices[batch, torch.gather(tri, -1, (slot + 1) % 3).squeeze(-1)]
+    prv = vertices[batch, torch.gather(tri, -1, (slot + 2) % 3).squeeze(-1)]
+    e1, e2 = nxt - at, prv - at
+    normal = torch.linalg.cross(e1, e2)  # counter-clockwise corners: outward
+    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+    cos = (e1 * e2).sum(-1) / (e1.norm(dim=-1) * e2.norm(dim=-1)).clamp_min(_EPS)
+    angle = torch.acos(cos.clamp(-1.0, 1.0)) * (corner >= 0)  # padding weighs nothing
+    total = (normal * angle.unsqueeze(-1)).sum(-2)
+    return total / total.norm(dim=-1, keepdim=True).clamp_min(_EPS)
 
 
 def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -163,14 +178,13 @@ def _gather_points(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 def _closest_on_candidates(
     query: torch.Tensor,
     vertices: torch.Tensor,
-    normals: torch.Tensor,
     index: SurfaceIndex,
     search: VertexSearch,
     k: int,
 ) -> torch.Tensor:
     """Signed distance (B, W) of `query` (B, W, 3) to the meshes: exact over the triangles of its k nearest vertices.
 
-    Differentiable w.r.t. `query` and `vertices`; the sign comes from the pseudo-normals `normals` (B, V, 3).
+    Differentiable w.r.t. `query` and `vertices`; the sign comes from the pseudo-normals at the winning triangle.
     """
     num_bodies, width = query.shape[:2]
     batch = torch.arange(num_bodies, device=vertices.device)
@@ -189,7 +203,7 @@ def _closest_on_candidates(
     win_bary = closest_point_barycentric(query, win[..., 0, :], win[..., 1, :], win[..., 2, :])  # (B, W, 3)
     closest = (win_bary.unsqueeze(-1) * win).sum(-2)  # (B, W, 3)
     with torch.no_grad():
-        normal = (win_bary.unsqueeze(-1) * normals[batch.view(-1, 1, 1), win_tri]).sum(-2)  # (B, W, 3)
+        normal = (win_bary.unsqueeze(-1) * pseudo_normals_at(vertices, index, win_tri)).sum(-2)  # (B, W, 3)
         sign = torch.where(((query - closest) * normal).sum(-1) < 0, -1.0, 1.0).to(vertices.dtype)
     return sign * ((query - closest).square().sum(-1) + _EPS).sqrt()
 
@@ -198,14 +212,15 @@ def signed_distance(
     points: torch.Tensor,
     vertices: torch.Tensor,
     index: SurfaceIndex,
-    num_nearest_vertices: int = 8,
-    box_margin: float = 0.05,
-    exact_band: float = 0.1,
+    num_nearest_vertices: int = 4,
+    cell_size: float = 0.03,
+    exact_band: float = 0.02,
 ) -> torch.Tensor:
-    """Signed distance of points to posed meshes, negative inside.
+    """Signed distance of points to posed meshes, negative inside; +inf for points culled as certainly outside.
 
-    Two passes: every point in the body's box gets its nearest vertex and that vertex's pseudo-normal side; points
-    on the inner side or nearer than `exact_band` then get the exact closest point over the triangles of their
+    Three passes: `certainly_outside` (a voxel shell of the surface and axis visibility) culls points that cannot
+    be inside; every other point gets its nearest vertex and that vertex's pseudo-normal side; points on the inner
+    side or nearer than `exact_band` then get the exact closest point over the triangles of their
     `num_nearest_vertices` nearest vertices. Farther outer points keep the distance to their nearest vertex.
 
     Args:
@@ -213,8 +228,8 @@ def signed_distance(
         vertices: (B, V, 3) float, metres. Posed meshes of the topology `index` was built for.
         index: SurfaceIndex of the topology.
         num_nearest_vertices: nearest vertices whose incident triangles are searched for the closest point.
-        box_margin: metres. Points farther outside a body's box get +inf (they cannot penetrate).
-        exact_band: metres. Outer points nearer than this to the surface get the exact distance and sign.
+        cell_size: metres. Cell of the culling grid (see `certainly_outside`).
+        exact_band: metres. Outer points nearer than this to their nearest vertex get the exact distance and sign.
 
     Returns:
         (B, P) float, metres: differentiable w.r.t. `vertices` and `points`; +inf for culled points.
@@ -228,26 +243,23 @@ def signed_distance(
     result = torch.full(points.shape[:2], float("inf"), dtype=vertices.dtype, device=vertices.device)
     if points.shape[1] == 0:
         return result
-    lo = vertices.detach().amin(dim=1, keepdim=True) - box_margin  # (B, 1, 3)
-    hi = vertices.detach().amax(dim=1, keepdim=True) + box_margin
-    order, valid = _compact(((points.detach() >= lo) & (points.detach() <= hi)).all(dim=-1))  # (B, W)
+    order, valid = _compact(~certainly_outside(points, vertices, index.faces, cell_size))  # (B, W)
     if order.shape[1] == 0:
         return result
     query = _gather_points(points, order)  # (B, W, 3)
     batch = torch.arange(len(vertices), device=vertices.device).view(-1, 1)
     with torch.no_grad():
-        normals = vertex_pseudo_normals(vertices.detach(), index.faces)  # (B, V, 3)
         search = VertexSearch(vertices)
         nearest = search(query, 1).to(vertices.device)[..., 0]  # (B, W)
         offset = query.detach() - vertices.detach()[batch, nearest]  # (B, W, 3)
-        inner = (offset * normals[batch, nearest]).sum(-1) < 0
+        inner = (offset * pseudo_normals_at(vertices, index, nearest)).sum(-1) < 0
         refine = valid & (inner | (offset.norm(dim=-1) < exact_band))  # (B, W)
     coarse = ((query - vertices[batch, nearest]).square().sum(-1) + _EPS).sqrt()  # (B, W), outer points only
     sd = torch.where(valid, coarse, torch.full_like(coarse, float("inf")))
     if refine.any():
-        sub_order, sub_valid = _compact(refine)  # (B, R) ids into the W in-box points
+        sub_order, sub_valid = _compact(refine)  # (B, R) ids into the W surviving points
         exact = _closest_on_candidates(
-            _gather_points(query, sub_order), vertices, normals, index, search, num_nearest_vertices
+            _gather_points(query, sub_order), vertices, index, search, num_nearest_vertices
         )  # (B, R)
         current = torch.gather(sd, 1, sub_order)
         sd = sd.scatter(1, sub_order, torch.where(sub_valid, exact, current))
@@ -261,7 +273,7 @@ class SurfacePenetration:
     and growing with depth inside, differentiable w.r.t. the vertices.
     """
 
-    def __init__(self, faces: torch.Tensor, num_vertices: int, num_nearest_vertices: int = 8) -> None:
+    def __init__(self, faces: torch.Tensor, num_vertices: int, num_nearest_vertices: int = 4) -> None:
         """Args: faces (F, 3) int and vertex count V of the body topology; num_nearest_vertices: see signed_distance."""
         self.index = build_surface_index(faces, num_vertices)
         self.num_nearest_vertices = num_nearest_vertices
