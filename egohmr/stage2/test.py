@@ -65,6 +65,10 @@ def _load_model(path: Path) -> tuple[Any, Any]:
     return import_official_stage2(path, cfg=cfg), cfg
 
 
+TRANSLATION_FIELDS = {"stage1": "transl_stage1_pv", "gt": "transl_pv"}
+"""``--translation`` -> the batch field (PV frame, metres) that conditions stage 2 and places its bodies."""
+
+
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "checkpoint": str(Path(args.checkpoint).resolve()),
@@ -81,6 +85,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "chunk_size": args.chunk_size,
         "stage1_results": str(args.stage1_results),
         "scene_dir": str(args.scene_dir),
+        "translation": args.translation,
     }
 
 
@@ -159,7 +164,7 @@ def run_test(args: argparse.Namespace) -> int:
             out_s = predict_samples(
                 model,
                 batch,
-                batch["transl_stage1_pv"],
+                batch[TRANSLATION_FIELDS[args.translation]],
                 args.num_samples,
                 scheduler,
                 fuse=args.fuse,
@@ -210,7 +215,7 @@ def _merge_and_evaluate(args, cfg, model, dataset, chunks, chunk_dir: Path, out:
         pred_betas=torch.cat([d["betas"] for d in data]).numpy(),
         pred_global_orient_rotmat=torch.cat([d["go"] for d in data]).numpy(),
         pred_body_pose_rotmat=torch.cat([d["bp"] for d in data]).numpy(),
-        pred_transl_pv=dataset.transl_stage1.astype(np.float32),
+        pred_transl_pv=(dataset.transl_pv if args.translation == "gt" else dataset.transl_stage1).astype(np.float32),
         imgname=np.asarray(dataset.imgnames),
         metadata=_settings(args),
         gt_transl_pv=dataset.transl_pv.astype(np.float32),
@@ -256,6 +261,13 @@ def add_test_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--scene-dir", type=Path, required=True, help="stage-2 cubes around the stage-1 translation")
     parser.add_argument("--stage1-results", type=Path, required=True, help="stage-1 results.pkl of the split")
+    parser.add_argument(
+        "--translation",
+        default="stage1",
+        choices=tuple(TRANSLATION_FIELDS),
+        help="body translation that conditions stage 2 and places its bodies: stage1 (official) or gt (diagnostic: "
+        "separates pose errors from translation errors)",
+    )
     parser.add_argument("--num-samples", type=int, default=1, help="samples per image (official default 1)")
     parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (ddpm 50 official; ddim 5 = ddim5)")
