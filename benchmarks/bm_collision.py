@@ -6,6 +6,7 @@ For posed open bodies (rest, sitting, random poses) it measures
 * agreement on scene-like cubes: 20,000 points in a 2 x 2 x 2 m box around the body (a floor, a seat under the
   pelvis and uniform clutter), or the stage-2 cubes of a dataset with `--cubes DIR` (.npy files, PV or any frame,
   bodies placed at the cube centre);
+* the share of cube points the conservative grid cull leaves for the nearest-vertex search;
 * milliseconds per body for 20,000 points: the fast score batched over bodies (forward, and forward + backward
   through the vertices) and the exact test; their ratio.
 
@@ -25,6 +26,7 @@ import torch
 
 from egohmr.body import load_body_model
 from egohmr.collision import SurfacePenetration, inside_mask, signed_distance
+from egohmr.collision.grid import certainly_outside
 from egohmr.geometry import axis_angle_to_rotmat
 
 
@@ -114,6 +116,8 @@ def main() -> None:
         print(f"{name:28s}: agreement {100 * agree:.3f}%  inside {exact_inside.mean():.3%} of points")
 
     pts = torch.from_numpy(cubes).float()
+    kept = (~certainly_outside(pts, verts, body.faces)).float().mean()
+    print(f"grid cull keeps {100 * kept:.1f}% of the cube points for the nearest-vertex search")
     t_fast = timed(lambda: scorer(pts, verts), args.repeats) / len(verts)
     v_grad = verts.clone().requires_grad_(True)
     t_grad = timed(lambda: scorer(pts, v_grad).sum().backward(), args.repeats) / len(verts)
