@@ -171,6 +171,22 @@ def main() -> None:
     rows.append(("guidance share of that time", f"{100 * seconds['guidance'] / t_guided:.0f}% "
                  f"({seconds['guidance']:.2f} s for 11 active steps x {S} samples)"))  # fmt: skip
 
+    # reference with guidance: k guided steps (t = 10, 9, ...) of each sample in turn, guidance per sample;
+    # per image = 39 unguided reference steps + 11 guided ones
+    guided_plan = list(range(10, 10 - k, -1))
+
+    def ref_k_guided_steps() -> None:
+        predict_samples(
+            model, batch1, batch1["transl_stage1_pv"], S, sch, guidance=base, noise=noise, mode="reference",
+            timesteps=guided_plan,
+        )  # fmt: skip
+
+    ref_guided_step = timed(ref_k_guided_steps, 1) / k
+    ref_guided = ref_time / k * 39 + ref_guided_step * 11
+    rows.append((f"reference DDPM-50 + fuse + guidance, B=1 (timed {k} guided + {k} plain steps, extrapolated)",
+                 f"{ref_guided:.1f} s/image"))  # fmt: skip
+    rows.append(("speed-up fast vs reference (DDPM-50 + fuse + guidance)", f"{ref_guided / t_guided:.1f}x"))
+
     width = max(len(r[0]) for r in rows)
     print()
     for name, value in rows:

@@ -107,7 +107,7 @@ def predict_samples(
         noise: pre-drawn noise over the B·S rows (`draw_noise`, image-major rows), shared by both modes.
         return_mode: ``official`` (x̂0 of the t = 0 call) or ``final`` (last sample).
         mode: ``fast`` or ``reference`` (module docstring).
-        timesteps: optional prefix of the step plan (benchmarks).
+        timesteps: optional subset of the step plan, strictly decreasing (benchmarks time a few steps).
 
     Returns:
         `Stage2Samples`.
