@@ -190,6 +190,10 @@ def collision_ratio(
     return np.array([np.count_nonzero(test(points, v, tri)) / points.shape[0] for v in verts], dtype=np.float64)
 
 
+_NEAR_SEARCH_M = 0.1
+"""Bound of the first, pruned nearest-point search of `min_body_scene_distance` (metres)."""
+
+
 def min_body_scene_distance(scene_points_pv: ArrayLike, pred_vertices_pv: ArrayLike) -> np.ndarray:
     """Smallest distance between any body vertex and its nearest scene point, per sample.
 
@@ -208,8 +212,13 @@ def min_body_scene_distance(scene_points_pv: ArrayLike, pred_vertices_pv: ArrayL
         return np.full(verts.shape[0], np.inf)
     # Unique points: preprocessed cubes may repeat points (sampling with replacement), which degrades the tree.
     tree = cKDTree(np.unique(points, axis=0))
-    dist, _ = tree.query(verts.reshape(-1, 3), k=1)
-    return dist.reshape(verts.shape[0], -1).min(axis=-1)
+    # A bounded search is exact below the bound and prunes the far vertices early; bodies with nothing within the
+    # bound (rare: the cubes hold the floor under the body) get the unbounded search.
+    dist, _ = tree.query(verts.reshape(-1, 3), k=1, distance_upper_bound=_NEAR_SEARCH_M)
+    result = dist.reshape(verts.shape[0], -1).min(axis=-1)
+    for s in np.flatnonzero(~np.isfinite(result)):
+        result[s] = tree.query(verts[s], k=1)[0].min()
+    return result
 
 
 def contact(min_distance_m: ArrayLike, threshold_m: float = 0.02, official: bool = False) -> np.ndarray:

@@ -119,6 +119,15 @@ def test_collision_ratio_box_body():
     np.testing.assert_allclose(M.collision_ratio(points, bodies, faces), [0.5, 0.0])
 
 
+def test_min_distance_equals_brute_force_near_and_far():
+    rng = np.random.default_rng(4)
+    scene = rng.uniform(-1, 1, (500, 3))
+    bodies = rng.normal(0, 0.2, (3, 300, 3)) + np.array([[[0, 0, 0]], [[1.3, 0, 0]], [[4.0, 4.0, 0]]])
+    brute = np.linalg.norm(bodies[:, :, None] - scene[None, None], axis=-1).min(axis=(1, 2))
+    assert brute[0] < 0.1 < brute[2]  # one body among the points, one far from all of them
+    np.testing.assert_allclose(M.min_body_scene_distance(scene, bodies), brute, rtol=1e-12)
+
+
 def test_contact_min_distance_and_modes():
     from tests.evaluate.helpers import box_mesh
 
