@@ -103,6 +103,9 @@ class Stage2TrainOptions:
     penetration_start_step: int = 17000
     """First step with the penetration loss. Official ``start_coap_epoch`` 3: about three epochs of the EgoBody
     egocentric train split at batch 16."""
+    image_feature_dropout: float = 0.0
+    """Dropout on the image feature in training. Official 0 (its backbone is trained on augmented crops); frozen,
+    cached, un-augmented features identify each training frame, and dropout keeps the denoiser from memorising them."""
     val_sampler: Literal["ddpm", "ddim"] = "ddim"
     """Sampler of the validation (official ``ddim5``: DDIM)."""
     val_spacing: str = "ddim5"
@@ -179,6 +182,10 @@ class Stage2Config:
             raise ValueError("model.image_features='cached' needs data.augment=false (a cached crop cannot change)")
         if not 0.0 <= self.train_options.cond_mask_prob <= 1.0:
             raise ValueError(f"train_options.cond_mask_prob must be in [0, 1], got {self.train_options.cond_mask_prob}")
+        if not 0.0 <= self.train_options.image_feature_dropout < 1.0:
+            raise ValueError(
+                f"train_options.image_feature_dropout must be in [0, 1), got {self.train_options.image_feature_dropout}"
+            )
         if self.test.num_samples < 1 or self.test.batch_size < 1:
             raise ValueError(
                 f"test.num_samples and test.batch_size must be >= 1, got {self.test.num_samples}, "

@@ -192,6 +192,8 @@ class EgoHMRModel(nn.Module):
             (condition with B rows, betas (B, 10)).
         """
         img_feat = self.image_features(batch)
+        if self.training:
+            img_feat = torch.nn.functional.dropout(img_feat, self.cfg.train_options.image_feature_dropout)
         scene_feat = self.scene_enc(self.scene_points_hc(batch, transl_pv, self.cfg.model.num_scene_points))
         cond = self.denoiser.encode_condition(img_feat, scene_feat, transl_pv, self.camera_info(batch))
         return cond, self.denoiser.predict_betas(cond)

@@ -75,3 +75,20 @@ def test_presets_and_config_checks():
         dataclasses.replace(tiny_config(), data=Stage2Config().data)
     with pytest.raises(ValueError, match="unknown"):
         stage2_preset("gpu")
+
+
+def test_image_feature_dropout_acts_in_training_only():
+    cfg = tiny_config(image_feature_dropout=0.5)
+    model = tiny_model(cfg)
+    batch = synthetic_batch()
+    model.train()
+    torch.manual_seed(0)
+    train_a, _ = model.encode(batch, batch["transl_pv"])
+    train_b, _ = model.encode(batch, batch["transl_pv"])
+    assert not torch.equal(train_a.img_feat, train_b.img_feat)  # a new mask each call
+    model.eval()
+    eval_a, _ = model.encode(batch, batch["transl_pv"])
+    eval_b, _ = model.encode(batch, batch["transl_pv"])
+    assert torch.equal(eval_a.img_feat, eval_b.img_feat)
+    with pytest.raises(ValueError, match="image_feature_dropout"):
+        tiny_config(image_feature_dropout=1.0)
