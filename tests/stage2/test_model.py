@@ -70,7 +70,9 @@ def test_presets_and_config_checks():
     assert official.model.gcn_hidden == 1024 and official.schedule.num_train_timesteps == 50
     assert official.train.best_metric == "mpjpe_vis_mm" and official.train.val_every_steps == 1000
     assert official.train_options.val_spacing == "ddim5" and official.test.guidance.max_timestep == 10
-    assert stage2_preset("cpu").model.image_features == "cached"
+    cpu = stage2_preset("cpu")
+    assert cpu.model.image_features == "cached" and cpu.train_options.cond_mask_prob == 0.15
+    assert official.train_options.cond_mask_prob == 0.01
     with pytest.raises(ValueError, match="augment"):
         dataclasses.replace(tiny_config(), data=Stage2Config().data)
     with pytest.raises(ValueError, match="unknown"):
