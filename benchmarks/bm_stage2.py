@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -24,6 +26,8 @@ from egohmr.diffusion.schedulers import build_scheduler
 from egohmr.stage2.config import Stage2Config
 from egohmr.stage2.model import EgoHMRModel
 from egohmr.stage2.pipeline import build_guidance, predict_samples
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for the test fixtures
 
 
 class TimedGuidance(CollisionGuidance):
