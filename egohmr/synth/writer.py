@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -49,18 +48,23 @@ def body_vertex_colors(lbs_weights: np.ndarray, rng: np.random.Generator) -> np.
     return colors.astype(np.float32)
 
 
+def _format_rows(fmt: str, rows: np.ndarray) -> str:
+    """``fmt`` (one row, ending in a newline) applied to every row of `rows` (N, C) in one formatting call."""
+    return (fmt * len(rows)) % tuple(rows.ravel().tolist())
+
+
 def write_obj(path: str | Path, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | None = None) -> None:
     """Write a triangle mesh as OBJ (``v x y z [r g b]``, 1-based ``f``), 6 decimals, deterministic bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    buf.write("# egohmr synthetic scene mesh, y-up scene frame, metres\n")
+    header = "# egohmr synthetic scene mesh, y-up scene frame, metres\n"
     if colors is None:
-        np.savetxt(buf, vertices, fmt="v %.6f %.6f %.6f")
+        v = _format_rows("v %.6f %.6f %.6f\n", np.asarray(vertices, np.float64))
     else:
-        np.savetxt(buf, np.concatenate([vertices, colors], axis=1), fmt="v %.6f %.6f %.6f %.4f %.4f %.4f")
-    np.savetxt(buf, np.asarray(faces, np.int64) + 1, fmt="f %d %d %d")
-    path.write_text(buf.getvalue())
+        rows = np.concatenate([vertices, colors], axis=1).astype(np.float64)
+        v = _format_rows("v %.6f %.6f %.6f %.4f %.4f %.4f\n", rows)
+    f = _format_rows("f %d %d %d\n", np.asarray(faces, np.int64) + 1)
+    path.write_text(header + v + f)
 
 
 def tessellate(
