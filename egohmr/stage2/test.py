@@ -65,8 +65,9 @@ def _load_model(path: Path) -> tuple[Any, Any]:
     return import_official_stage2(path, cfg=cfg), cfg
 
 
-TRANSLATION_FIELDS = {"stage1": "transl_stage1_pv", "gt": "transl_pv"}
-"""``--translation`` -> the batch field (PV frame, metres) that conditions stage 2 and places its bodies."""
+TRANSLATION_FIELDS = {"stage1": ("transl_stage1_pv", "transl_stage1"), "gt": ("transl_pv", "transl_pv")}
+"""``--translation`` -> (batch field, `EgoBodyDataset` attribute) of the translation (PV frame, metres) that conditions
+stage 2 and places its bodies."""
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def run_test(args: argparse.Namespace) -> int:
             out_s = predict_samples(
                 model,
                 batch,
-                batch[TRANSLATION_FIELDS[args.translation]],
+                batch[TRANSLATION_FIELDS[args.translation][0]],
                 args.num_samples,
                 scheduler,
                 fuse=args.fuse,
@@ -215,7 +216,7 @@ def _merge_and_evaluate(args, cfg, model, dataset, chunks, chunk_dir: Path, out:
         pred_betas=torch.cat([d["betas"] for d in data]).numpy(),
         pred_global_orient_rotmat=torch.cat([d["go"] for d in data]).numpy(),
         pred_body_pose_rotmat=torch.cat([d["bp"] for d in data]).numpy(),
-        pred_transl_pv=(dataset.transl_pv if args.translation == "gt" else dataset.transl_stage1).astype(np.float32),
+        pred_transl_pv=getattr(dataset, TRANSLATION_FIELDS[args.translation][1]).astype(np.float32),
         imgname=np.asarray(dataset.imgnames),
         metadata=_settings(args),
         gt_transl_pv=dataset.transl_pv.astype(np.float32),
