@@ -46,8 +46,10 @@ class NoiseScheduleConfig:
     """T, diffusion steps of training (official ``--num_diffusion_timesteps 50``)."""
     schedule: Literal["cosine", "linear"] = "cosine"
     """β schedule: ``cosine`` (official) or guided-diffusion ``linear`` (β from 1e-4·1000/T to 0.02·1000/T)."""
-    prediction: Literal["x0"] = "x0"
-    """What the network predicts. The official denoiser predicts x0 directly (``pred_x_start``)."""
+    prediction: Literal["x0", "v"] = "x0"
+    """What the network outputs. ``x0``: x0 directly (official ``pred_x_start``). ``v``: the velocity
+    v = √ᾱ_t·ε − √(1−ᾱ_t)·x0 (Salimans & Ho 2022), turned into x̂0 = √ᾱ_t·x_t − √(1−ᾱ_t)·v inside the denoiser, so
+    that at low noise x̂0 follows x_t by construction (see `egohmr.models.denoiser.PoseDenoiser`)."""
     variance: Literal["fixed_small"] = "fixed_small"
     """DDPM reverse variance: the posterior variance β̃_t (official ``FIXED_SMALL``)."""
     coef_dtype: Literal["float32", "float64"] = "float32"
@@ -57,7 +59,7 @@ class NoiseScheduleConfig:
     def __post_init__(self) -> None:
         if self.num_train_timesteps < 1:
             raise ValueError(f"num_train_timesteps must be >= 1, got {self.num_train_timesteps}")
-        allowed = {"schedule": ("cosine", "linear"), "prediction": ("x0",), "variance": ("fixed_small",),
+        allowed = {"schedule": ("cosine", "linear"), "prediction": ("x0", "v"), "variance": ("fixed_small",),
                    "coef_dtype": ("float32", "float64")}  # fmt: skip
         for name, choices in allowed.items():
             if getattr(self, name) not in choices:

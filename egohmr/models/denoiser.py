@@ -5,8 +5,11 @@ follow the official state dict (``input_process.poseEmbedding``, ``embed_timeste
 ``transl_enc.layers.{0,2}``, ``diffusion_model.*``, ``beta_layer.*``), so an official checkpoint loads after
 `denoiser_state_dict_from_official` (which drops the backbone / scene encoder / SMPL keys and the positional table).
 
-The network predicts x0 directly: normalised 6D pose, ``(N, 24, 6)`` in diffusion ("row") 6D order, joint 0 = global
-orientation in the PV camera frame; ``x0 * std + mean`` un-normalises it.
+Every ``denoise*`` method returns x̂0: normalised 6D pose, ``(N, 24, 6)`` in diffusion ("row") 6D order, joint 0 =
+global orientation in the PV camera frame; ``x0 * std + mean`` un-normalises it. What the GCN itself outputs is the
+``prediction`` of the schedule: ``x0`` (official: x̂0 directly) or ``v``, turned into x̂0 = √ᾱ_t·x_t − √(1−ᾱ_t)·v.
+With ``v`` an untrained or condition-dominated network still follows x_t at low noise; with ``x0`` a network trained
+on few frames can regress x0 from the condition alone and ignore x_t (no sample diversity; docs/stage2.md).
 
 Per-joint token (width 3718), official order:
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 from torch import nn
@@ -304,6 +308,8 @@ class PoseDenoiser(nn.Module):
         num_joints: int = NUM_SMPL_JOINTS,
         max_len: int = 5000,
         init_betas: torch.Tensor | None = None,
+        prediction: Literal["x0", "v"] = "x0",
+        alphas_cumprod: torch.Tensor | None = None,
     ) -> None:
         """Build the denoiser (official sizes by default).
 
@@ -317,6 +323,8 @@ class PoseDenoiser(nn.Module):
             num_joints: graph nodes (24 SMPL joints).
             max_len: rows of the sinusoidal table (official 5000; must exceed the largest timestep).
             init_betas: mean betas of the beta head, see `FCHeadBeta`.
+            prediction: what the GCN outputs, ``x0`` (official) or ``v`` (module docstring).
+            alphas_cumprod: (T,) ᾱ of the training schedule at the original timesteps; needed for ``v``.
         """
         super().__init__()
         self.img_dim, self.scene_dim, self.transl_dim = img_dim, scene_dim, transl_dim
@@ -329,6 +337,24 @@ class PoseDenoiser(nn.Module):
         self.transl_enc = TranslEnc(transl_dim)
         self.diffusion_model = ModulatedGCN(self.token_dim, gcn_hidden, ROT6D_DIM, gcn_blocks)
         self.beta_layer = FCHeadBeta(self.cond_dim, 1024, init_betas)
+        self.prediction = prediction
+        if prediction == "v":
+            if alphas_cumprod is None:
+                raise ValueError("PoseDenoiser: prediction='v' needs the schedule's alphas_cumprod")
+            alphas_cumprod = torch.as_tensor(alphas_cumprod, dtype=torch.float64).reshape(-1)
+            # non-persistent: rebuilt from the schedule config, so checkpoints hold only learnt weights
+            self.register_buffer("v_x_coef", alphas_cumprod.sqrt().float(), persistent=False)  # (T,) √ᾱ_t
+            self.register_buffer("v_out_coef", (1 - alphas_cumprod).sqrt().float(), persistent=False)  # √(1−ᾱ_t)
+        elif prediction != "x0":
+            raise ValueError(f"PoseDenoiser: prediction must be 'x0' or 'v', got {prediction!r}")
+
+    def to_x0(self, x_t: torch.Tensor, t: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """GCN output (N, 24, 6) at x_t (N, 144) and original timesteps t (N,) -> x̂0 (N, 24, 6)."""
+        if self.prediction == "x0":
+            return output
+        x_coef = self.v_x_coef[t].to(output.dtype).reshape(-1, 1, 1)
+        out_coef = self.v_out_coef[t].to(output.dtype).reshape(-1, 1, 1)
+        return x_coef * x_t.reshape(output.shape) - out_coef * output
 
     # ------------------------------------------------------------------ condition (once per image)
     def encode_condition(
@@ -430,7 +456,7 @@ class PoseDenoiser(nn.Module):
         Returns:
             (N, 24, 6) predicted x0, normalised, row 6D order.
         """
-        return self.denoise_trace(x_t, t, condition, vis_mask, image_mask).output
+        return self.to_x0(x_t, t, self.denoise_trace(x_t, t, condition, vis_mask, image_mask).output)
 
     def denoise_trace(
         self,
@@ -440,7 +466,7 @@ class PoseDenoiser(nn.Module):
         vis_mask: torch.Tensor,
         image_mask: torch.Tensor | None = None,
     ) -> GCNTrace:
-        """`denoise` keeping the GCN hidden states (for tests and inspection)."""
+        """The GCN's raw output (x0 or v, see ``prediction``) with its hidden states (for tests and inspection)."""
         self._check_call(x_t, t, condition, vis_mask)
         xw = self._shared_projection(x_t, t, condition)  # (N, J, H)
         xw = xw + self._image_weight(vis_mask, image_mask, xw) * condition.img_xw.unsqueeze(1)
@@ -465,7 +491,7 @@ class PoseDenoiser(nn.Module):
         cond = shared + self._image_weight(vis_mask, None, shared) * condition.img_xw.unsqueeze(1)
         out = self.diffusion_model.forward_projected(self._to_gcn(torch.cat((cond, shared), dim=0)))  # (2N, J, 6)
         out_cond, out_scene = out.chunk(2, dim=0)
-        return torch.where(vis_mask.unsqueeze(-1), out_cond, out_scene)
+        return self.to_x0(x_t, t, torch.where(vis_mask.unsqueeze(-1), out_cond, out_scene))
 
     # ------------------------------------------------------------------ reference path (official computation)
     def assemble_tokens(
@@ -500,8 +526,8 @@ class PoseDenoiser(nn.Module):
         vis_mask: torch.Tensor,
         image_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`denoise` computed the straightforward way (full tokens through the GCN): (N, 24, 6)."""
-        return self.diffusion_model(self.assemble_tokens(x_t, t, condition, vis_mask, image_mask))
+        """`denoise` computed the straightforward way (full tokens through the GCN): x̂0 (N, 24, 6)."""
+        return self.to_x0(x_t, t, self.diffusion_model(self.assemble_tokens(x_t, t, condition, vis_mask, image_mask)))
 
     def denoise_fused_reference(
         self, x_t: torch.Tensor, t: torch.Tensor, condition: DenoiserCondition, vis_mask: torch.Tensor

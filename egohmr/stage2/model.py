@@ -28,6 +28,7 @@ from egohmr.body import BodyModel, load_body_model
 from egohmr.collision import SurfacePenetration
 from egohmr.constants import NUM_SMPL_JOINTS
 from egohmr.diffusion.sampling import sample
+from egohmr.diffusion.schedule import noise_schedule
 from egohmr.diffusion.schedulers import DDPMScheduler, build_scheduler
 from egohmr.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
 from egohmr.models import build_backbone
@@ -76,6 +77,8 @@ class EgoHMRModel(nn.Module):
             gcn_hidden=m.gcn_hidden,
             gcn_blocks=m.gcn_blocks,
             init_betas=torch.tensor(m.init_betas, dtype=torch.float32),
+            prediction=cfg.schedule.prediction,
+            alphas_cumprod=noise_schedule(cfg.schedule).alphas_cumprod,
         )
         self.register_buffer("x_mean", torch.zeros(POSE_DIM))
         self.register_buffer("x_std", torch.ones(POSE_DIM))

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
+from egohmr.diffusion.schedule import NoiseScheduleConfig
 from egohmr.stage2.model import CHECKPOINT_KIND, load_stage2_checkpoint
 from egohmr.train import train
 from tests.stage2.helpers import synthetic_batch, tiny_config, tiny_model
 
 
-def test_two_steps_with_validation_and_checkpoint_round_trip(tmp_path):
+@pytest.mark.parametrize("prediction", ["x0", "v"])
+def test_two_steps_with_validation_and_checkpoint_round_trip(tmp_path, prediction):
     cfg = tiny_config(penetration_start_step=1)
     cfg = dataclasses.replace(
         cfg,
+        schedule=NoiseScheduleConfig(prediction=prediction),
         train=dataclasses.replace(
             cfg.train, max_steps=2, batch_size=2, num_workers=0, val_every_steps=2, val_subsample=1,
             ckpt_every_steps=2, log_every_steps=1, device="cpu", progress_bar=False, tensorboard=False,
@@ -28,7 +32,7 @@ def test_two_steps_with_validation_and_checkpoint_round_trip(tmp_path):
     assert result.step == 2 and result.best_checkpoint is not None
     assert "mpjpe_vis_mm" in result.val_metrics
     loaded, loaded_cfg = load_stage2_checkpoint(result.last_checkpoint)
-    assert loaded_cfg.model == cfg.model
+    assert loaded_cfg.model == cfg.model and loaded_cfg.schedule == cfg.schedule
     model.eval()
     loaded.eval()
     assert torch.equal(loaded.x_std, model.x_std)
