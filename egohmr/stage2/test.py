@@ -240,7 +240,11 @@ def _merge_and_evaluate(args, cfg, model, dataset, chunks, chunk_dir: Path, out:
     write_official_stage2(out / f"results_seed_{args.seed}.pkl", results)
     metrics = dict(output.metrics)
     metrics["seconds_per_image"] = seconds / max(results.num_frames, 1)
-    info = _settings(args) | {"metric_mode": args.metric_mode, "num_frames": results.num_frames}
+    info = _settings(args) | {
+        "metric_mode": args.metric_mode,
+        "num_frames": results.num_frames,
+        "results_file": str(out / "results.npz"),
+    }
     write_metrics_json(out / "metrics.json", metrics, info)
     write_metrics_md(out / "metrics.md", metrics, info)
     m = metrics

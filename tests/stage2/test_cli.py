@@ -83,6 +83,7 @@ def test_results_files_and_resume_from_finished_chunks(setup):
     np.testing.assert_allclose(first["pred_transl_pv"], gt_transl + STAGE1_OFFSET_M, atol=1e-6)
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"mpjpe_vis_mm", "min_mpjpe_invis_mm", "collision_ratio", "seconds_per_image"} <= set(metrics["metrics"])
+    assert f"results `{out / 'results.npz'}`" in (out / "metrics.md").read_text()
     with (out / "results_seed_0.pkl").open("rb") as fh:
         official = pickle.load(fh)
     assert len(official["pred_betas_list"]) == NUM_TEST_FRAMES
