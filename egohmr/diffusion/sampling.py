@@ -59,6 +59,10 @@ class SamplingNoise:
         """The noise of a subset of rows (same numbers): ``index`` into N."""
         return SamplingNoise(self.x_init[index], self.steps[:, index])
 
+    def scaled(self, scale: torch.Tensor) -> SamplingNoise:
+        """Every number times ``scale`` (broadcast against (N, D), e.g. a per-row, per-entry temperature)."""
+        return SamplingNoise(self.x_init * scale, self.steps * scale)
+
 
 def step_plan(scheduler: DDPMScheduler | DDIMScheduler, timesteps: Sequence[int] | None = None) -> list[int]:
     """Respaced indices visited by a run, in order (default: K−1 … 0).

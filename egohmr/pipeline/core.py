@@ -291,6 +291,7 @@ class EgoHMRPipeline:
             fuse=fuse,
             guidance=self._guidance_for(guidance),
             generator=noise_gen,
+            visible_noise_scale=self.stage2.cfg.test.visible_noise_scale,
         )
         seconds["stage2"] = time.perf_counter() - tic
 

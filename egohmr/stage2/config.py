@@ -7,7 +7,7 @@ argparse defaults and the ``EgoHMR`` constructor). Two presets:
   batch 16, validation every 1000 steps with ddim5 on every 20th validation frame, best by visible-joint MPJPE.
 * ``cpu``: the same method at a size that trains on two CPU cores in about half an hour: frozen ImageNet
   EfficientNet-Lite0 features computed once per crop (no augmentation), a smaller PointNet on fewer points, a narrower
-  GCN, and the low-resolution open body for the losses.
+  GCN, the low-resolution open body for the losses, and v-prediction.
 
 YAML files in ``configs/`` hold overrides only (``preset: cpu`` picks the starting preset).
 """
@@ -152,6 +152,10 @@ class Stage2TestConfig:
     """Visible joints from the image+scene branch, invisible joints from the scene-only branch (official True)."""
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     """Collision guidance."""
+    visible_noise_scale: float = 1.0
+    """Scale of the sampling noise (x_T and each step's ε) on the entries of visible joints; invisible joints keep 1.
+    Official: 1 (one temperature). Below 1 the visible joints, which the image determines, spread less and are more
+    accurate, while the invisible joints keep their full diversity (docs/stage2.md)."""
     return_mode: Literal["official", "final"] = "official"
     """``official``: SMPL from the last x̂0 prediction (t = 0 call); ``final``: the final sample."""
     mode: Literal["fast", "reference"] = "fast"
@@ -191,6 +195,8 @@ class Stage2Config:
                 f"test.num_samples and test.batch_size must be >= 1, got {self.test.num_samples}, "
                 f"{self.test.batch_size}"
             )
+        if not 0.0 <= self.test.visible_noise_scale <= 1.0:
+            raise ValueError(f"test.visible_noise_scale must be in [0, 1], got {self.test.visible_noise_scale}")
         if m.num_scene_points < 1 or m.num_scene_points > self.data.num_scene_points_file:
             raise ValueError(
                 f"model.num_scene_points must be in 1..data.num_scene_points_file ({self.data.num_scene_points_file}),"
@@ -215,6 +221,8 @@ CPU = dataclasses.replace(
         gcn_blocks=2,
         body_source="open-lowres",
     ),
+    # v-prediction (official: x0): on 2,100 frames an x0-predicting denoiser ignores x_t (docs/stage2.md)
+    schedule=NoiseScheduleConfig(prediction="v"),
     # 15 % image-masked samples (official 1 %): in 2,500 steps of 16 the scene-only branch, which gives the
     # invisible joints under diffuse_fuse, would otherwise see only ~400 samples.
     train_options=Stage2TrainOptions(penetration_start_step=600, cond_mask_prob=0.15),

@@ -92,6 +92,7 @@ def predict_samples(
     return_mode: ReturnMode = "official",
     mode: Literal["fast", "reference"] = "fast",
     timesteps: list[int] | None = None,
+    visible_noise_scale: float = 1.0,
 ) -> Stage2Samples:
     """Draw ``num_samples`` poses for every image of a batch.
 
@@ -108,6 +109,8 @@ def predict_samples(
         return_mode: ``official`` (x̂0 of the t = 0 call) or ``final`` (last sample).
         mode: ``fast`` or ``reference`` (module docstring).
         timesteps: optional subset of the step plan, strictly decreasing (benchmarks time a few steps).
+        visible_noise_scale: factor on the noise of the visible joints' entries (1 = official; see
+            `egohmr.stage2.config.Stage2TestConfig.visible_noise_scale`).
 
     Returns:
         `Stage2Samples`.
@@ -122,6 +125,9 @@ def predict_samples(
     if noise is None:
         noise = draw_noise(len(plan), (rows, POSE_DIM), generator, transl_pv.dtype, transl_pv.device)
     vis = batch["vis_smpl24"]
+    if visible_noise_scale != 1.0:
+        per_entry = vis.repeat_interleave(num_samples, dim=0).repeat_interleave(POSE_DIM // vis.shape[1], dim=1)
+        noise = noise.scaled(torch.where(per_entry, visible_noise_scale, 1.0).to(noise.x_init.dtype))
     denoiser = model.denoiser
 
     with torch.no_grad():

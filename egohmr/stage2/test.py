@@ -87,6 +87,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "stage1_results": str(args.stage1_results),
         "scene_dir": str(args.scene_dir),
         "translation": args.translation,
+        "visible_noise_scale": args.visible_noise_scale,
     }
 
 
@@ -108,6 +109,14 @@ def run_test(args: argparse.Namespace) -> int:
     out = Path(args.out)
     chunk_dir = out / "chunks"
     chunk_dir.mkdir(parents=True, exist_ok=True)
+    device = (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if args.device == "cuda"
+        else torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu")
+    )
+    model, cfg = _load_model(Path(args.checkpoint))
+    if args.visible_noise_scale is None:  # the checkpoint says how it is sampled
+        args = argparse.Namespace(**vars(args) | {"visible_noise_scale": cfg.test.visible_noise_scale})
     settings = _settings(args)
     manifest = chunk_dir / "settings.json"
     if rank == 0:
@@ -117,12 +126,6 @@ def run_test(args: argparse.Namespace) -> int:
             )
         atomic_write_text(manifest, json.dumps(settings, indent=1, sort_keys=True))
 
-    device = (
-        torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        if args.device == "cuda"
-        else torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu")
-    )
-    model, cfg = _load_model(Path(args.checkpoint))
     guidance_cfg = replace(cfg.test.guidance, enabled=args.guidance)
     if args.guidance_weight is not None:
         guidance_cfg = replace(guidance_cfg, weight=args.guidance_weight)
@@ -173,6 +176,7 @@ def run_test(args: argparse.Namespace) -> int:
                 generator=generator,
                 return_mode=args.return_mode,
                 mode=args.mode,
+                visible_noise_scale=args.visible_noise_scale,
             )
             seconds += time.perf_counter() - tic
             parts["betas"].append(out_s.betas.cpu())
@@ -280,6 +284,12 @@ def add_test_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", action=argparse.BooleanOptionalAction, default=True, help="collision guidance")
     parser.add_argument("--guidance-weight", type=float, default=None, help="override the guidance weight")
     parser.add_argument("--return-mode", default="official", choices=("official", "final"))
+    parser.add_argument(
+        "--visible-noise-scale",
+        type=float,
+        default=None,
+        help="sampling noise factor on visible joints (default: the checkpoint's test.visible_noise_scale)",
+    )
     parser.add_argument("--mode", default="fast", choices=("fast", "reference"))
     parser.add_argument("--batch-size", type=int, default=5, help="images per batch")
     parser.add_argument("--chunk-size", type=int, default=64, help="frames per chunk file (resume granularity)")

@@ -6,7 +6,9 @@ A checkpoint is a `torch.save`d dict (loadable with `torch.load(weights_only=Tru
 | --- | --- |
 | `format_version` | int, `FORMAT_VERSION` when written |
 | `kind` | str naming what the weights are, e.g. "egohmr.stage1", "egohmr.stage2" (given by the caller) |
-| `model` | state dict of the unwrapped module (no DDP `module.` prefix) |
+| `model` | state dict of the unwrapped module (no DDP prefix) to evaluate: the weight average with `ema_decay` |
+| `train_model` | the weights being trained when `model` holds their average (`egohmr.train.ema`), else None |
+| `ema` | `WeightEMA.state_dict()` (decay, updates) when averaging, else None |
 | `optimizer` | AdamW state dict (None in weights-only exports) |
 | `scaler` | GradScaler state dict ({} when AMP is off) |
 | `step` | int, optimizer updates completed |
@@ -84,6 +86,8 @@ class Checkpoint:
     extras: dict[str, Any]
     rng: list[dict[str, Any]] | None
     model_train_state: dict[str, Any] | None
+    train_model: dict[str, torch.Tensor] | None = None
+    ema: dict[str, Any] | None = None
 
 
 def build_checkpoint(
@@ -98,6 +102,8 @@ def build_checkpoint(
     extras: Mapping[str, Any] | None = None,
     rng: list[dict[str, Any]] | None = None,
     model_train_state: Mapping[str, Any] | None = None,
+    train_model_state: Mapping[str, torch.Tensor] | None = None,
+    ema_state: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the checkpoint dict (see the module docstring); tensors are stored as they are given."""
     if not kind:
@@ -114,6 +120,8 @@ def build_checkpoint(
         "extras": dict(extras or {}),
         "rng": rng,
         "model_train_state": None if model_train_state is None else dict(model_train_state),
+        "train_model": None if train_model_state is None else dict(train_model_state),
+        "ema": None if ema_state is None else dict(ema_state),
     }
 
 
@@ -240,6 +248,8 @@ def load_checkpoint(
         extras=dict(data.get("extras") or {}),
         rng=data.get("rng"),
         model_train_state=data.get("model_train_state"),
+        train_model=data.get("train_model"),
+        ema=data.get("ema"),
     )
 
 

@@ -54,6 +54,10 @@ class TrainConfig:
     grad_clip_norm: float | None = None
     """Clip the global gradient L2 norm to this value; None disables clipping (official: no clipping)."""
 
+    ema_decay: float | None = None
+    """Keep an exponential moving average of the weights with this decay (e.g. 0.998, a horizon of ~500 updates) and
+    use it for validation, best.pt and the checkpoints' ``model`` weights; None: no averaging (official)."""
+
     amp: bool = False
     """Mixed precision (torch.autocast + GradScaler). CUDA only: ignored, with a notice, on CPU."""
 
@@ -130,5 +134,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         )
     if cfg.grad_clip_norm is not None and cfg.grad_clip_norm <= 0:
         raise ConfigError(f"train.grad_clip_norm: must be > 0 or null (no clipping), got {cfg.grad_clip_norm}")
+    if cfg.ema_decay is not None and not 0.0 < cfg.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay: must be in (0, 1) or null (no averaging), got {cfg.ema_decay}")
     if not cfg.best_metric:
         raise ConfigError("train.best_metric: must name a validation metric, got an empty string")

@@ -7,8 +7,9 @@ How it is run (the stage CLIs build the model and datasets and call `train`):
     torchrun --nproc_per_node 4 -m egohmr.cli.main train stage1 --config official   # 4 GPUs, DDP
     egohmr train stage1 --config cpu --resume                          # continue <out_dir>/last.pt exactly
 
-The loop reads top to bottom: set the learning rate; forward; stop on a non-finite loss; backward, clip, step; log;
-validate and keep the best checkpoint; write the last checkpoint. There is no module-level state: everything lives
+The loop reads top to bottom: set the learning rate; forward; stop on a non-finite loss; backward, clip, step;
+update the weight average (optional, `train.ema_decay`); log; validate (the average when there is one) and keep the
+best checkpoint; write the last checkpoint. There is no module-level state: everything lives
 in `train`'s locals, so tests call it directly on tiny models. docs/training.md describes the run folder, the
 checkpoint format and the resume semantics.
 """
@@ -33,7 +34,13 @@ from torch.utils.data import Dataset
 
 from egohmr.config.core import config_to_dict
 from egohmr.files import atomic_write_text
-from egohmr.train.checkpoint import build_checkpoint, load_checkpoint, load_state_dict_checked, save_checkpoint
+from egohmr.train.checkpoint import (
+    Checkpoint,
+    build_checkpoint,
+    load_checkpoint,
+    load_state_dict_checked,
+    save_checkpoint,
+)
 from egohmr.train.config import TrainConfig, validate_train_config
 from egohmr.train.data import (
     EpochBatchSampler,
@@ -52,6 +59,7 @@ from egohmr.train.distributed import (
     setup_distributed,
     teardown_distributed,
 )
+from egohmr.train.ema import WeightEMA
 from egohmr.train.logging_utils import MetricsLogger, file_log
 from egohmr.train.lr import lr_at
 from egohmr.train.rng import capture_rng_state, isolated_rng, mix_seed, restore_rng_state, seed_everything
@@ -283,6 +291,22 @@ def _validate(
     return {key: total_sums[key] / total_counts[key] for key in sorted(total_sums)}
 
 
+def _start_ema(model: nn.Module, cfg: TrainConfig, ckpt: Checkpoint | None) -> WeightEMA | None:
+    """The weight average of the run (None when ``train.ema_decay`` is unset), restored from a resumed checkpoint."""
+    if cfg.ema_decay is None:
+        if ckpt is not None and ckpt.ema is not None:
+            logger.warning("train.ema_decay is unset: the checkpoint's weight average is dropped, training goes on")
+        return None
+    ema = WeightEMA(model, cfg.ema_decay)
+    if ckpt is not None:
+        if ckpt.ema is None:
+            logger.warning("%s holds no weight average: it starts now from the resumed weights", ckpt.path)
+        else:
+            ema.load(ckpt.model, ckpt.ema)
+            ema.decay = cfg.ema_decay
+    return ema
+
+
 def _is_better(value: float, best: float | None, mode: str) -> bool:
     if not math.isfinite(value):
         return False
@@ -303,14 +327,18 @@ def _write_checkpoint(
     best: dict[str, Any],
     config: dict[str, Any],
     extras: Mapping[str, Any] | None,
+    ema: WeightEMA | None,
 ) -> None:
-    """Gather every rank's RNG state, write `path` atomically on rank 0, then wait for all ranks (a collective)."""
+    """Gather every rank's RNG state, write `path` atomically on rank 0, then wait for all ranks (a collective).
+
+    With weight averaging the file's ``model`` is the average and ``train_model`` the trained weights.
+    """
     rng_states = all_gather_objects(ctx, capture_rng_state(ctx.device))
     if ctx.is_main:
         train_state = getattr(model, "train_state_dict", None)
         payload = build_checkpoint(
             kind=kind,
-            model_state=model.state_dict(),
+            model_state=ema.shadow if ema is not None else model.state_dict(),
             optimizer_state=optimizer.state_dict(),
             scaler_state=scaler.state_dict(),
             step=step,
@@ -319,6 +347,8 @@ def _write_checkpoint(
             extras=extras,
             rng=rng_states,
             model_train_state=train_state() if callable(train_state) else None,
+            train_model_state=model.state_dict() if ema is not None else None,
+            ema_state=ema.state_dict() if ema is not None else None,
         )
         save_checkpoint(payload, path)
     barrier(ctx)
@@ -433,9 +463,11 @@ def _run(
         start_step = 0
         best: dict[str, Any] = {"metric": cfg.best_metric, "mode": cfg.best_mode, "value": None, "step": None}
         rng_to_restore = None
+        ckpt: Checkpoint | None = None
         if resume:
             ckpt = load_checkpoint(last_path, expected_kind=kind)
-            load_state_dict_checked(model, ckpt.model, source=str(last_path))
+            trained = ckpt.train_model if ckpt.train_model is not None else ckpt.model
+            load_state_dict_checked(model, trained, source=str(last_path))
             if ckpt.optimizer is None:
                 raise ValueError(f"{last_path} holds no optimizer state (a weights-only export?); cannot resume")
             optimizer.load_state_dict(ckpt.optimizer)
@@ -512,6 +544,7 @@ def _run(
         # ---- 5. Data-dependent init (fresh runs), then DDP (broadcasts rank 0's weights and buffers) ------------
         if not resume and callable(getattr(model, "on_train_start", None)):
             model.on_train_start(to_device(pending[3], device))
+        ema = _start_ema(model, cfg, ckpt)
         step_module: nn.Module = _TrainingStep(model)
         if ctx.is_distributed:
             step_module = DistributedDataParallel(
@@ -622,6 +655,8 @@ def _run(
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update(model)
             auxiliary_step = getattr(model, "auxiliary_step", None)
             if callable(auxiliary_step):
                 for key, value in (auxiliary_step(batch, step) or {}).items():
@@ -654,7 +689,8 @@ def _run(
 
             # 6f. validate; a better `best_metric` writes best.pt
             if val_set is not None and (step % cfg.val_every_steps == 0 or step == cfg.max_steps):
-                val_metrics = _validate(model, val_set, cfg, ctx, step, autocast, collate_fn)
+                with ema.applied(model) if ema is not None else contextlib.nullcontext():
+                    val_metrics = _validate(model, val_set, cfg, ctx, step, autocast, collate_fn)
                 if cfg.best_metric not in val_metrics:
                     raise ValueError(
                         f"train.best_metric={cfg.best_metric!r} is not among the validation metrics "
@@ -672,11 +708,11 @@ def _run(
                     )
                 if improved:
                     best = {"metric": cfg.best_metric, "mode": cfg.best_mode, "value": value, "step": step}
-                    save_checkpoint_at(best_path, step=step, best=best)
+                    save_checkpoint_at(best_path, step=step, best=best, ema=ema)
 
             # 6g. last.pt (every rank takes part: RNG states are gathered)
             if step % cfg.ckpt_every_steps == 0 or step == cfg.max_steps:
-                save_checkpoint_at(last_path, step=step, best=best)
+                save_checkpoint_at(last_path, step=step, best=best, ema=ema)
 
         total_time = time.perf_counter() - run_start
         samples_per_s = (step - start_step) * samples_per_step / max(total_time, 1e-9)

@@ -58,3 +58,29 @@ def test_sampling_needs_eval_mode():
     batch = synthetic_batch(1)
     with pytest.raises(ValueError, match="eval"):
         predict_samples(model, batch, batch["transl_pv"], 1, build_scheduler(model.cfg.schedule, "ddim", "ddim5"))
+
+
+def test_visible_noise_scale_acts_on_visible_joints_in_both_modes(setup):
+    model, batch = setup
+    scheduler = build_scheduler(model.cfg.schedule, "ddpm", "10")
+    noise = draw_noise(scheduler.num_steps, (6, 144), torch.Generator().manual_seed(2), torch.float64)
+    args = (model, batch, batch["transl_stage1_pv"], 2, scheduler)
+    full = predict_samples(*args, noise=noise)
+    half = predict_samples(*args, noise=noise, visible_noise_scale=0.5)
+    half_ref = predict_samples(*args, noise=noise, visible_noise_scale=0.5, mode="reference")
+    torch.testing.assert_close(half.x0, half_ref.x0, rtol=0, atol=1e-10)
+    assert not torch.allclose(full.x0, half.x0)
+    # every joint visible and no noise on them: the chain is deterministic, both samples of an image are equal
+    all_visible = dict(batch, vis_smpl24=torch.ones_like(batch["vis_smpl24"]))
+    args = (model, all_visible, batch["transl_stage1_pv"], 2, scheduler)
+    still = predict_samples(*args, noise=noise, visible_noise_scale=0.0).x0
+    torch.testing.assert_close(still[:, 0], still[:, 1], rtol=0, atol=1e-12)
+    spread = predict_samples(*args, noise=noise).x0
+    assert not torch.allclose(spread[:, 0], spread[:, 1])
+
+
+def test_visible_noise_scale_is_checked():
+    from egohmr.stage2.config import Stage2Config, Stage2TestConfig
+
+    with pytest.raises(ValueError, match="visible_noise_scale"):
+        Stage2Config(test=Stage2TestConfig(visible_noise_scale=1.5))
