@@ -7,7 +7,7 @@ argparse defaults and the ``EgoHMR`` constructor). Two presets:
   batch 16, validation every 1000 steps with ddim5 on every 20th validation frame, best by visible-joint MPJPE.
 * ``cpu``: the same method at a size that trains on two CPU cores in about half an hour: frozen ImageNet
   EfficientNet-Lite0 features computed once per crop (no augmentation), a smaller PointNet on fewer points, a narrower
-  GCN, the low-resolution open body for the losses, and v-prediction.
+  GCN, the low-resolution open body for the losses, v-prediction and a weight average (EMA 0.998).
 
 YAML files in ``configs/`` hold overrides only (``preset: cpu`` picks the starting preset).
 """
@@ -234,6 +234,7 @@ CPU = dataclasses.replace(
         lr_schedule="cosine",
         min_lr=3e-5,
         warmup_steps=100,
+        ema_decay=0.998,
         num_workers=0,
         val_every_steps=250,
         val_subsample=1,
