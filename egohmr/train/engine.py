@@ -303,7 +303,6 @@ def _start_ema(model: nn.Module, cfg: TrainConfig, ckpt: Checkpoint | None) -> W
             logger.warning("%s holds no weight average: it starts now from the resumed weights", ckpt.path)
         else:
             ema.load(ckpt.model, ckpt.ema)
-            ema.decay = cfg.ema_decay
     return ema
 
 

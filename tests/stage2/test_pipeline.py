@@ -41,11 +41,16 @@ def test_fast_equals_reference_with_the_same_noise(setup, sampler, spacing, fuse
     assert not torch.allclose(fast.x0[:, 0], fast.x0[:, 1])  # samples differ
 
 
+def _two_samples_ddpm10(model, batch, seed: int):
+    """Positional `predict_samples` arguments for 2 samples per image with DDPM-10, and pre-drawn noise."""
+    scheduler = build_scheduler(model.cfg.schedule, "ddpm", "10")
+    noise = draw_noise(scheduler.num_steps, (6, 144), torch.Generator().manual_seed(seed), torch.float64)
+    return (model, batch, batch["transl_stage1_pv"], 2, scheduler), noise
+
+
 def test_guidance_changes_the_samples_and_return_modes_differ(setup):
     model, batch = setup
-    scheduler = build_scheduler(model.cfg.schedule, "ddpm", "10")
-    noise = draw_noise(scheduler.num_steps, (6, 144), torch.Generator().manual_seed(1), torch.float64)
-    args = (model, batch, batch["transl_stage1_pv"], 2, scheduler)
+    args, noise = _two_samples_ddpm10(model, batch, seed=1)
     plain = predict_samples(*args, noise=noise)
     guided = predict_samples(*args, noise=noise, guidance=build_guidance(model))
     final = predict_samples(*args, noise=noise, guidance=build_guidance(model), return_mode="final")
@@ -62,9 +67,7 @@ def test_sampling_needs_eval_mode():
 
 def test_visible_noise_scale_acts_on_visible_joints_in_both_modes(setup):
     model, batch = setup
-    scheduler = build_scheduler(model.cfg.schedule, "ddpm", "10")
-    noise = draw_noise(scheduler.num_steps, (6, 144), torch.Generator().manual_seed(2), torch.float64)
-    args = (model, batch, batch["transl_stage1_pv"], 2, scheduler)
+    args, noise = _two_samples_ddpm10(model, batch, seed=2)
     full = predict_samples(*args, noise=noise)
     half = predict_samples(*args, noise=noise, visible_noise_scale=0.5)
     half_ref = predict_samples(*args, noise=noise, visible_noise_scale=0.5, mode="reference")
@@ -72,7 +75,7 @@ def test_visible_noise_scale_acts_on_visible_joints_in_both_modes(setup):
     assert not torch.allclose(full.x0, half.x0)
     # every joint visible and no noise on them: the chain is deterministic, both samples of an image are equal
     all_visible = dict(batch, vis_smpl24=torch.ones_like(batch["vis_smpl24"]))
-    args = (model, all_visible, batch["transl_stage1_pv"], 2, scheduler)
+    args, _ = _two_samples_ddpm10(model, all_visible, seed=2)
     still = predict_samples(*args, noise=noise, visible_noise_scale=0.0).x0
     torch.testing.assert_close(still[:, 0], still[:, 1], rtol=0, atol=1e-12)
     spread = predict_samples(*args, noise=noise).x0
