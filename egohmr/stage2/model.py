@@ -28,7 +28,6 @@ from egohmr.body import BodyModel, load_body_model
 from egohmr.collision import SurfacePenetration
 from egohmr.constants import NUM_SMPL_JOINTS
 from egohmr.diffusion.sampling import sample
-from egohmr.diffusion.schedule import noise_schedule
 from egohmr.diffusion.schedulers import DDPMScheduler, build_scheduler
 from egohmr.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
 from egohmr.models import build_backbone
@@ -68,6 +67,7 @@ class EgoHMRModel(nn.Module):
         self.cfg = cfg
         m = cfg.model
         self.backbone, feat_dim = build_backbone(m.backbone, m.backbone_pretrained)
+        self.train_scheduler = DDPMScheduler(cfg.schedule, "")
         self.scene_enc = ResnetPointnet(out_dim=m.scene_feat_dim, hidden_dim=m.scene_hidden_dim)
         self.denoiser = PoseDenoiser(
             img_dim=feat_dim,
@@ -78,13 +78,12 @@ class EgoHMRModel(nn.Module):
             gcn_blocks=m.gcn_blocks,
             init_betas=torch.tensor(m.init_betas, dtype=torch.float32),
             prediction=cfg.schedule.prediction,
-            alphas_cumprod=noise_schedule(cfg.schedule).alphas_cumprod,
+            alphas_cumprod=self.train_scheduler.schedule.alphas_cumprod,
         )
         self.register_buffer("x_mean", torch.zeros(POSE_DIM))
         self.register_buffer("x_std", torch.ones(POSE_DIM))
         if x_mean is not None or x_std is not None:
             self.set_norm_stats(x_mean, x_std)
-        self.train_scheduler = DDPMScheduler(cfg.schedule, "")
         self._bodies: dict[str, BodyModel] | None = None
         self._scorer: SurfacePenetration | None = None
         if m.freeze_backbone:
