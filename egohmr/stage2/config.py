@@ -106,6 +106,10 @@ class Stage2TrainOptions:
     image_feature_dropout: float = 0.0
     """Dropout on the image feature in training. Official 0 (its backbone is trained on augmented crops); frozen,
     cached, un-augmented features identify each training frame, and dropout keeps the denoiser from memorising them."""
+    condition_transl_noise_std_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Per-axis std (metres, PV x/y/z) of Gaussian noise added in training to the translation the denoiser is
+    conditioned on (translation embedding and human-centric scene); the losses keep the GT translation. Official
+    (0, 0, 0): trained on the GT translation, tested on the stage-1 one, whose errors it never saw."""
     val_sampler: Literal["ddpm", "ddim"] = "ddim"
     """Sampler of the validation (official ``ddim5``: DDIM)."""
     val_spacing: str = "ddim5"
@@ -189,6 +193,11 @@ class Stage2Config:
         if not 0.0 <= self.train_options.image_feature_dropout < 1.0:
             raise ValueError(
                 f"train_options.image_feature_dropout must be in [0, 1), got {self.train_options.image_feature_dropout}"
+            )
+        noise_std = self.train_options.condition_transl_noise_std_m
+        if len(noise_std) != 3 or not all(0.0 <= v < float("inf") for v in noise_std):
+            raise ValueError(
+                f"train_options.condition_transl_noise_std_m must be three finite stds >= 0 (metres), got {noise_std}"
             )
         if self.test.num_samples < 1 or self.test.batch_size < 1:
             raise ValueError(

@@ -223,6 +223,16 @@ class EgoHMRModel(nn.Module):
         return vertices, joints
 
     # ------------------------------------------------------------------ training
+    def condition_translation(self, transl_pv: torch.Tensor) -> torch.Tensor:
+        """(B, 3) metres, PV frame: the GT translation plus `train_options.condition_transl_noise_std_m` noise.
+
+        Stands in for the stage-1 translation the denoiser is conditioned on at test time.
+        """
+        std = transl_pv.new_tensor(self.cfg.train_options.condition_transl_noise_std_m)
+        if not bool(std.any()):
+            return transl_pv
+        return transl_pv + torch.randn_like(transl_pv) * std
+
     def training_step(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """Losses of one batch (engine protocol `egohmr.train.TrainableModel`)."""
         cfg, w = self.cfg, self.cfg.loss
@@ -233,7 +243,7 @@ class EgoHMRModel(nn.Module):
         t = torch.randint(0, cfg.schedule.num_train_timesteps, (batch_size,), device=device)
         x_t = self.train_scheduler.q_sample(x0, t, torch.randn_like(x0))
         image_mask = torch.rand(batch_size, device=device) >= cfg.train_options.cond_mask_prob
-        cond, pred_betas = self.encode(batch, transl)
+        cond, pred_betas = self.encode(batch, self.condition_translation(transl))
         pred_x0 = self.denoiser.denoise(x_t, t, cond, batch["vis_smpl24"], image_mask)  # (B, 24, 6)
         rotmat, pose_6d = self.decode(pred_x0)
         body = self.bodies()["neutral"](pred_betas, rotmat[:, 0], rotmat[:, 1:])  # local frame

@@ -94,3 +94,29 @@ def test_image_feature_dropout_acts_in_training_only():
     assert torch.equal(eval_a.img_feat, eval_b.img_feat)
     with pytest.raises(ValueError, match="image_feature_dropout"):
         tiny_config(image_feature_dropout=1.0)
+
+
+def test_condition_translation_noise_has_the_configured_per_axis_std():
+    transl = torch.zeros(20000, 3, dtype=torch.float64)
+    official = tiny_model()
+    assert official.condition_translation(transl) is transl  # official: the GT translation, no RNG drawn
+    noisy = tiny_model(tiny_config(condition_transl_noise_std_m=(0.2, 0.0, 0.3)))
+    torch.manual_seed(0)
+    std = noisy.condition_translation(transl).std(dim=0)
+    assert std[1] == 0
+    assert torch.allclose(std[[0, 2]], torch.tensor([0.2, 0.3], dtype=torch.float64), rtol=0.03)
+    for bad in ((0.1, 0.1), (0.1, -0.1, 0.1), (0.1, float("nan"), 0.1)):
+        with pytest.raises(ValueError, match="condition_transl_noise_std_m"):
+            tiny_config(condition_transl_noise_std_m=bad)
+
+
+def test_condition_translation_noise_reaches_the_denoiser_but_not_the_losses(monkeypatch):
+    model = tiny_model(tiny_config(condition_transl_noise_std_m=(50.0, 50.0, 50.0)))
+    batch = synthetic_batch(batch_size=4)
+    seen = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda b, transl_pv: seen.append(transl_pv) or encode(b, transl_pv))
+    out = model.training_step(batch, step=0)
+    assert (seen[0] - batch["transl_pv"]).abs().min() > 1e-3  # the denoiser sees the noisy translation
+    # full-frame joints with the 50 m noise would miss the GT by metres on every joint (L1 summed over 24 joints)
+    assert out["loss_keypoints_3d_full"] < 24 * 3 * 2.0
