@@ -124,11 +124,15 @@ def evaluate_stage1(
     results: PredictionResults, annotations: Annotations, bodies: BodyModels, where: str = "stage-1 predictions"
 ) -> dict[str, float]:
     """Stage-1 metrics of single-sample results: `egohmr.evaluate` metrics (PA with all joints, as the official
-    stage-1 test) plus `transl_err_mm`, the mean L2 error of the translation vs GT `transl_pv`."""
+    stage-1 test) plus `transl_err_mm`, the mean L2 error of the translation vs GT `transl_pv`, and
+    `transl_rms_{x,y,z}_mm`, its per-axis root mean square (PV axes; a measured value for the stage-2
+    `train_options.condition_transl_noise_std_m`)."""
     settings = EvalSettings(pa_alignment="all")
     metrics = evaluate_results(results, annotations, bodies, settings, where=where).metrics
-    err = np.linalg.norm(results.pred_transl_pv.astype(np.float64) - annotations.transl_pv, axis=-1)
-    metrics["transl_err_mm"] = 1000.0 * float(err.mean())
+    diff = results.pred_transl_pv.astype(np.float64) - annotations.transl_pv  # (N, 3) metres
+    metrics["transl_err_mm"] = 1000.0 * float(np.linalg.norm(diff, axis=-1).mean())
+    for axis, rms in zip("xyz", np.sqrt((diff**2).mean(axis=0)), strict=True):
+        metrics[f"transl_rms_{axis}_mm"] = 1000.0 * float(rms)
     return metrics
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 
 import numpy as np
@@ -91,6 +92,10 @@ def test_test_cli_results_pkl_shape_and_order(trained_run, tiny_egobody, s1_dir,
     preds = np.load(out / "predictions.npz")
     assert preds["pred_betas"].shape == (3, 3, 10)
     np.testing.assert_array_equal(preds["pred_transl_pv"], transl)
+    metrics = json.loads((out / "metrics.json").read_text())["model"]
+    gt = np.load(tiny_egobody.root / "annotation_egocentric_smpl_npz" / "egocapture_test_smpl.npz")["transl_pv"]
+    rms = np.sqrt(((transl.astype(np.float64) - gt) ** 2).mean(axis=0))
+    np.testing.assert_allclose([metrics[f"transl_rms_{a}_mm"] for a in "xyz"], 1000.0 * rms, rtol=1e-6)
     # Row order = annotation order: frame 2 alone gives row 2.
     from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
     from egohmr.stage1.checkpoint_import import load_stage1_model
