@@ -7,7 +7,8 @@ argparse defaults and the ``EgoHMR`` constructor). Two presets:
   batch 16, validation every 1000 steps with ddim5 on every 20th validation frame, best by visible-joint MPJPE.
 * ``cpu``: the same method at a size that trains on two CPU cores in about half an hour: frozen ImageNet
   EfficientNet-Lite0 features computed once per crop (no augmentation), a smaller PointNet on fewer points, a narrower
-  GCN, the low-resolution open body for the losses, v-prediction and a weight average (EMA 0.998).
+  GCN, the low-resolution open body for the losses, v-prediction, a weight average (EMA 0.998) and noise on the
+  conditioning translation in training.
 
 YAML files in ``configs/`` hold overrides only (``preset: cpu`` picks the starting preset).
 """
@@ -234,7 +235,10 @@ CPU = dataclasses.replace(
     schedule=NoiseScheduleConfig(prediction="v"),
     # 15 % image-masked samples (official 1 %): in 2,500 steps of 16 the scene-only branch, which gives the
     # invisible joints under diffuse_fuse, would otherwise see only ~400 samples.
-    train_options=Stage2TrainOptions(penetration_start_step=600, cond_mask_prob=0.15),
+    # Translation noise (official none): tested on the stage-1 translation, ~0.2 / 0.05 / 0.3 m off per PV axis.
+    train_options=Stage2TrainOptions(
+        penetration_start_step=600, cond_mask_prob=0.15, condition_transl_noise_std_m=(0.2, 0.05, 0.3)
+    ),
     data=Stage2DataConfig(augment=False),
     train=dataclasses.replace(
         OFFICIAL_STAGE2_TRAIN,
