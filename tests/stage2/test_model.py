@@ -74,7 +74,7 @@ def test_presets_and_config_checks():
     assert cpu.model.image_features == "cached" and cpu.train_options.cond_mask_prob == 0.15
     assert official.train_options.cond_mask_prob == 0.01
     assert official.train_options.condition_transl_noise_std_m == (0.0, 0.0, 0.0)
-    assert cpu.train_options.condition_transl_noise_std_m == (0.2, 0.05, 0.3)
+    assert cpu.train_options.condition_transl_noise_std_m == (0.3, 0.075, 0.45)
     with pytest.raises(ValueError, match="augment"):
         dataclasses.replace(tiny_config(), data=Stage2Config().data)
     with pytest.raises(ValueError, match="unknown"):
