@@ -16,6 +16,7 @@ YAML files in ``configs/`` hold overrides only (``preset: cpu`` picks the starti
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -196,7 +197,7 @@ class Stage2Config:
                 f"train_options.image_feature_dropout must be in [0, 1), got {self.train_options.image_feature_dropout}"
             )
         noise_std = self.train_options.condition_transl_noise_std_m
-        if len(noise_std) != 3 or not all(0.0 <= v < float("inf") for v in noise_std):
+        if len(noise_std) != 3 or not all(math.isfinite(v) and v >= 0.0 for v in noise_std):
             raise ValueError(
                 f"train_options.condition_transl_noise_std_m must be three finite stds >= 0 (metres), got {noise_std}"
             )
