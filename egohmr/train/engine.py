@@ -523,6 +523,15 @@ def _run(
                 samples_per_s=0.0,
             )
 
+        # ---- 4. Data: a deterministic function of (seed, epoch), entered at the checkpoint's position ----------
+        batches = _train_batches(train_set, cfg, ctx, start_step, steps_per_epoch, collate_fn)
+        stack.callback(batches.close)  # shuts the loader's workers down
+        pending = next(batches)
+
+        # ---- 5. Data-dependent init (fresh runs), then DDP (broadcasts rank 0's weights and buffers) ------------
+        if not resume and callable(getattr(model, "on_train_start", None)):
+            model.on_train_start(to_device(pending[3], device))
+        ema = _start_ema(model, cfg, ckpt)
         # Everything a checkpoint holds apart from its path, step and best value is fixed for the run.
         save_checkpoint_at = functools.partial(
             _write_checkpoint,
@@ -533,17 +542,8 @@ def _run(
             scaler=scaler,
             config=config_dict,
             extras=extras,
+            ema=ema,
         )
-
-        # ---- 4. Data: a deterministic function of (seed, epoch), entered at the checkpoint's position ----------
-        batches = _train_batches(train_set, cfg, ctx, start_step, steps_per_epoch, collate_fn)
-        stack.callback(batches.close)  # shuts the loader's workers down
-        pending = next(batches)
-
-        # ---- 5. Data-dependent init (fresh runs), then DDP (broadcasts rank 0's weights and buffers) ------------
-        if not resume and callable(getattr(model, "on_train_start", None)):
-            model.on_train_start(to_device(pending[3], device))
-        ema = _start_ema(model, cfg, ckpt)
         step_module: nn.Module = _TrainingStep(model)
         if ctx.is_distributed:
             step_module = DistributedDataParallel(
@@ -707,11 +707,11 @@ def _run(
                     )
                 if improved:
                     best = {"metric": cfg.best_metric, "mode": cfg.best_mode, "value": value, "step": step}
-                    save_checkpoint_at(best_path, step=step, best=best, ema=ema)
+                    save_checkpoint_at(best_path, step=step, best=best)
 
             # 6g. last.pt (every rank takes part: RNG states are gathered)
             if step % cfg.ckpt_every_steps == 0 or step == cfg.max_steps:
-                save_checkpoint_at(last_path, step=step, best=best, ema=ema)
+                save_checkpoint_at(last_path, step=step, best=best)
 
         total_time = time.perf_counter() - run_start
         samples_per_s = (step - start_step) * samples_per_step / max(total_time, 1e-9)
