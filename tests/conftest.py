@@ -12,23 +12,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def golden_dir() -> Path:
-    """Folder of the official parity fixtures: $EGOHMR_GOLDEN or ../shared/golden beside the repository."""
-    return Path(os.environ.get("EGOHMR_GOLDEN", REPO_ROOT.parent / "shared" / "golden"))
+    """Folder of the official parity fixtures: $EGOHMR_GOLDEN_DIR, or the copy shipped in tests/golden."""
+    return Path(os.environ.get("EGOHMR_GOLDEN_DIR", REPO_ROOT / "tests" / "golden"))
 
 
 @pytest.fixture(scope="session")
 def golden():
     """Return a loader `golden(name) -> dict of arrays` for `<golden_dir>/<name>.npz`.
 
-    Missing fixtures skip the test, unless EGOHMR_REQUIRE_GOLDEN=1 (set by CI), where they fail it.
+    The fixtures ship with the repository, so a missing one fails the test (it never skips).
     """
 
     def load(name: str) -> dict[str, np.ndarray]:
         path = golden_dir() / f"{name}.npz"
         if not path.exists():
-            if os.environ.get("EGOHMR_REQUIRE_GOLDEN") == "1":
-                pytest.fail(f"golden fixture missing: {path}")
-            pytest.skip(f"golden fixture not found: {path}")
+            pytest.fail(f"golden fixture missing: {path} (EGOHMR_GOLDEN_DIR={os.environ.get('EGOHMR_GOLDEN_DIR')})")
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
 

@@ -1,4 +1,4 @@
-"""Rebuild an official-layout state dict from a golden fixture's manifest (recipe in ../shared/golden/README.md).
+"""Rebuild an official-layout state dict from a golden fixture's manifest (recipe in tests/golden/README.md).
 
 Each floating-point key gets `r = randn(shape, generator seeded sd_seed, float64).float()` and the rule named in
 `sd_recipe`; untouched floating-point keys take their stored `const__<key>` value when one is stored (the others,
