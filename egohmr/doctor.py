@@ -15,12 +15,13 @@ __all__ = ["Finding", "check_body", "check_checkpoint", "check_dataset_layout", 
 
 @dataclass(frozen=True)
 class Finding:
-    """One line of the doctor's report."""
+    """One line of the doctor's report; an `optional` problem (a missing extra) does not fail the check."""
 
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    optional: bool = False
 
 
 EXTRAS: tuple[tuple[str, str, str], ...] = (
@@ -53,7 +54,8 @@ def check_extras() -> list[Finding]:
     for module, extra, purpose in EXTRAS:
         present = importlib.util.find_spec(module) is not None
         detail = f"{module} {'installed' if present else 'not installed'}: {purpose}"
-        found.append(Finding(f"extra {extra}", present, detail, "" if present else f"pip install 'egohmr[{extra}]'"))
+        fix = "" if present else f"pip install 'egohmr[{extra}]'"
+        found.append(Finding(f"extra {extra}", present, detail, fix, optional=True))
     return found
 
 

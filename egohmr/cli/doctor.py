@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     for path in args.checkpoint:
         findings += doctor.check_checkpoint(path)
     for f in findings:
-        print(f"{'ok  ' if f.ok else 'FIX '} {f.name}: {f.detail}" + (f"\n       -> {f.fix}" if f.fix else ""))
-    problems = sum(not f.ok for f in findings)
+        mark = "ok  " if f.ok else ("opt " if f.optional else "FIX ")
+        print(f"{mark} {f.name}: {f.detail}" + (f"\n       -> {f.fix}" if f.fix else ""))
+    problems = sum(not (f.ok or f.optional) for f in findings)
     print(
         f"doctor: {len(findings)} checks, {problems} to fix" if problems else f"doctor: {len(findings)} checks, all ok"
     )

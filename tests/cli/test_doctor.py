@@ -52,3 +52,14 @@ def test_dataset_layout_passes_a_valid_tree_and_names_a_broken_one(tmp_path):
     (Path(root) / "data_info_release.csv").unlink()
     (bad,) = doctor.check_dataset_layout(root)
     assert not bad.ok and "data_info_release.csv" in bad.detail and "check-dataset" in bad.fix
+
+
+def test_the_command_exits_non_zero_only_for_a_required_problem(tmp_path, capsys):
+    from egohmr.cli.main import main
+
+    assert main(["doctor", "--checkpoint", str(SHIPPED_STAGE2)]) == 0
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\0" * 10)
+    assert main(["doctor", "--checkpoint", str(junk)]) == 1
+    out = capsys.readouterr().out
+    assert f"FIX  checkpoint junk.pt: {junk}" in out and out.rstrip().endswith("1 to fix")
