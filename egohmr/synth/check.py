@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from egohmr.constants import BBOX_SCALE_UNIT_PX, SMPL_TO_OPENPOSE
+from egohmr.constants import BBOX_SCALE_UNIT_PX, MM_PER_M, SMPL_TO_OPENPOSE
 from egohmr.data import egobody_format as fmt
 
 
@@ -184,7 +184,7 @@ def _check_body(root, path, data, issues, body_source: str, tol_m: float = 0.01)
             Issue(
                 name,
                 "3d_joints_pv",
-                f"SMPL parameters with body '{body_source}' miss the stored joints by {worst * 1000:.1f} mm "
+                f"SMPL parameters with body '{body_source}' miss the stored joints by {worst * MM_PER_M:.1f} mm "
                 f"(index {worst_idx})",
             )
         )
