@@ -16,6 +16,7 @@ import numpy as np
 
 from egohmr.constants import BBOX_SCALE_UNIT_PX, MM_PER_M, SMPL_TO_OPENPOSE
 from egohmr.data import egobody_format as fmt
+from egohmr.geometry.cameras import perspective_project
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,10 @@ def _check_values(root: Path, path: Path, data, issues: list[Issue], image_size,
     src = np.asarray(SMPL_TO_OPENPOSE)
     usable = src < joints.shape[1]
     P = joints[:, src[usable]]  # (N, K', 3)
-    fx, fy, cx, cy = (np.asarray(data[k], np.float64).reshape(n, 1) for k in ("fx", "fy", "cx", "cy"))
-    z = P[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = np.stack([fx * P[..., 0] / z + cx, fy * P[..., 1] / z + cy], axis=-1)
+    fx, fy, cx, cy = (np.asarray(data[k], np.float64).reshape(n) for k in ("fx", "fy", "cx", "cy"))
+    uv = perspective_project(P, fx, fy, cx, cy)  # (N, K', 2)
     kp = np.asarray(data["valid_keypoints"], np.float64)[:, usable]
-    vis = (kp[..., 2] > 0) & (z > 0)
+    vis = (kp[..., 2] > 0) & (P[..., 2] > 0)
     err = np.linalg.norm(kp[..., :2] - uv, axis=-1)
     side = np.asarray(data["scale"], np.float64).reshape(n) * BBOX_SCALE_UNIT_PX
     tol = kp_tol_frac * np.maximum(side, 50.0) + 3.0
