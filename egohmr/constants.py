@@ -17,6 +17,11 @@ NUM_SMPL_JOINTS = 24
 NUM_BODY_JOINTS = 23  # SMPL joints without the root (global orientation)
 NUM_BETAS = 10
 
+# Pose vector sizes: the body pose in axis-angle (npz `pose`, 23 x 3) and the 24-joint 6D pose of the flow and the
+# diffusion model (24 x 6; joint 0 = global orientation).
+BODY_POSE_AA_DIM = NUM_BODY_JOINTS * 3
+POSE_6D_DIM = NUM_SMPL_JOINTS * 6
+
 # Parent of each SMPL joint; -1 for the root.
 SMPL_PARENTS: tuple[int, ...] = (
     -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
@@ -70,8 +75,15 @@ LOWER_BODY_JOINTS: tuple[int, ...] = (1, 2, 4, 5, 7, 8, 10, 11)
 IMAGENET_MEAN_RGB: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
+# Side of the square image crop fed to the backbones (official 224 x 224), px.
+CROP_SIZE_PX = 224
+
 # Official normaliser of the focal length in the conditioning vector: fx_norm = fx / 1500 px.
 FX_NORM_PX = 1500.0
 # MPII convention: npz `scale` = bbox side / 200 px; the official loader enlarges boxes by 1.2.
 BBOX_SCALE_UNIT_PX = 200.0
 BBOX_ENLARGE = 1.2
+
+# Unit conversions.
+MM_PER_M = 1000.0
+HOLO_TICKS_PER_S = 10_000_000  # HoloLens timestamps count 100 ns ticks

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from egohmr.constants import CROP_SIZE_PX
 from egohmr.data import egobody_format as ebf
 from egohmr.data.augment import AugmentConfig, augment_rng, identity_params, make_view, sample_augment_params
 from egohmr.data.crop import bbox_from_center_scale, normalize_crop, warp_image
@@ -32,9 +33,9 @@ from egohmr.data.scene_points import (
     load_s2_cube,
     s2_cube_path,
     scene2kinect_per_recording,
-    transform_points_np,
 )
 from egohmr.data.visibility import openpose_visibility_smpl24
+from egohmr.geometry.frames import apply_transform
 from egohmr.geometry.rotations import axis_angle_to_rotmat
 
 __all__ = ["SAMPLE_FIELDS", "EgoBodyDataOptions", "EgoBodyDataset", "load_stage1_translations"]
@@ -80,7 +81,7 @@ class EgoBodyDataOptions:
     scene points."""
     stage1_results: str | None = None
     """Stage-1 ``results.pkl`` (pred_cam_full_list, rows aligned with the npz); stage 2 testing only."""
-    crop_size_px: int = 224
+    crop_size_px: int = CROP_SIZE_PX
     """Crop side S (official MODEL.IMAGE_SIZE)."""
     bbox_enlarge: float = 1.2
     """Box side factor on scale * 200 (official --add_bbox_scale)."""
@@ -226,11 +227,11 @@ class EgoBodyDataset(Dataset):
         if opt.scene_dir is None:
             return None
         if self.s1_store is not None:
-            return transform_points_np(self.kinect2pv[i], self.s1_store.points_kinect(self.imgnames[i]))
+            return apply_transform(self.kinect2pv[i], self.s1_store.points_kinect(self.imgnames[i]))
         if self.scene2pv is None:
             return None
         cube = load_s2_cube(s2_cube_path(opt.scene_dir, opt.split, self.imgnames[i]), opt.num_scene_points)
-        return transform_points_np(self.scene2pv[i], cube)
+        return apply_transform(self.scene2pv[i], cube)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not 0 <= i < len(self):

@@ -37,7 +37,6 @@ __all__ = [
     "read_obj_vertices",
     "s1_key",
     "s2_cube_path",
-    "transform_points_np",
 ]
 
 S1_PCD_FILE = "pcd_verts_dict_{split}.pkl"
@@ -62,13 +61,6 @@ def s2_cube_path(s2_root: str | Path, split: str, imgname: str) -> Path:
     key = parse_imgname(imgname)
     base = str(imgname).replace("\\", "/").split("/")[-1].rsplit(".", 1)[0]
     return Path(s2_root) / split / key.recording / key.holo_time / f"{base}.npy"
-
-
-def transform_points_np(T: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``p' = R p + t`` for a (4, 4) transform and (N, 3) points -> (N, 3) float64."""
-    T = np.asarray(T, dtype=np.float64)
-    pts = np.asarray(points, dtype=np.float64)
-    return pts @ T[:3, :3].T + T[:3, 3]
 
 
 def kinect2pv_per_frame(root: str | Path, imgnames: list[str]) -> np.ndarray:

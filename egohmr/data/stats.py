@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from egohmr.constants import BODY_POSE_AA_DIM, POSE_6D_DIM
 from egohmr.geometry.rotations import axis_angle_to_rotmat, rotmat_to_rot6d
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
 ]
 
 STATS_FILE = "preprocess_stats.npz"
-POSE_DIM = 144
 ORIENT_DIMS = 6
 
 
@@ -64,11 +64,11 @@ def pose_6d_row(global_orient_aa: np.ndarray, body_pose_aa: np.ndarray) -> np.nd
     bp = np.asarray(body_pose_aa, dtype=np.float64)
     if go.ndim != 2 or go.shape[1] != 3:
         raise ValueError(f"global_orient_aa must be (N, 3), got {go.shape}")
-    if bp.shape != (go.shape[0], 69):
+    if bp.shape != (go.shape[0], BODY_POSE_AA_DIM):
         raise ValueError(f"body_pose_aa must be (N, 69) with N={go.shape[0]}, got {bp.shape}")
     aa = np.concatenate([go[:, None], bp.reshape(-1, 23, 3)], axis=1)  # (N, 24, 3)
     R = axis_angle_to_rotmat(torch.from_numpy(aa))  # (N, 24, 3, 3)
-    return rotmat_to_rot6d(R, order="row").reshape(-1, POSE_DIM).numpy()  # (N, 144)
+    return rotmat_to_rot6d(R, order="row").reshape(-1, POSE_6D_DIM).numpy()  # (N, 144)
 
 
 def compute_pose_stats(global_orient_aa: np.ndarray, body_pose_aa: np.ndarray) -> PoseStats:
@@ -86,7 +86,7 @@ def compute_pose_stats(global_orient_aa: np.ndarray, body_pose_aa: np.ndarray) -
         raise ValueError(f"need at least 2 frames for pose statistics, got {x.shape[0]}")
     mean = x.mean(axis=0)
     std = x.std(axis=0)
-    std2 = np.empty(POSE_DIM)
+    std2 = np.empty(POSE_6D_DIM)
     std2[:ORIENT_DIMS] = std[:ORIENT_DIMS].mean()
     std2[ORIENT_DIMS:] = std[ORIENT_DIMS:].mean()
     return PoseStats(mean.astype(np.float32), std2.astype(np.float32), int(x.shape[0]))
@@ -102,7 +102,7 @@ def pose_stats_for_split(root: str | Path, split: str = "train") -> PoseStats:
 
     path = ebf.annotation_path(root, split)
     data = ebf.read_annotation_npz(path)
-    for name, width in (("global_orient_pv", 3), ("pose", 69)):
+    for name, width in (("global_orient_pv", 3), ("pose", BODY_POSE_AA_DIM)):
         if name not in data:
             raise ValueError(f"{path}: field {name!r} missing")
         if data[name].ndim != 2 or data[name].shape[1] != width:
@@ -148,7 +148,7 @@ def load_pose_stats(path: str | Path) -> PoseStats:
             if key not in data.files:
                 raise ValueError(f"{path}: key {key!r} missing (keys: {data.files})")
             arr = np.asarray(data[key], dtype=np.float32).reshape(-1)
-            if arr.shape != (POSE_DIM,):
-                raise ValueError(f"{path}: field {key!r} must have {POSE_DIM} values, got shape {data[key].shape}")
+            if arr.shape != (POSE_6D_DIM,):
+                raise ValueError(f"{path}: field {key!r} must have {POSE_6D_DIM} values, got shape {data[key].shape}")
             out[key] = arr
     return PoseStats(out["Xmean"], out["Xstd"])

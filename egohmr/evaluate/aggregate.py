@@ -19,11 +19,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from egohmr.constants import MM_PER_M
 from egohmr.evaluate import metrics as M
 from egohmr.evaluate.arrays import ArrayLike, to_numpy
 from egohmr.evaluate.settings import EvalSettings
 
-MM_PER_M = 1000.0
 JOINT_FAMILIES: tuple[str, ...] = ("g_mpjpe", "mpjpe", "pa_mpjpe")
 VERTEX_FAMILIES: tuple[str, ...] = ("g_v2v", "v2v", "pa_v2v")
 DIVERSITY_NAMES: tuple[str, ...] = (

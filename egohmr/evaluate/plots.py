@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from egohmr.constants import SMPL_JOINT_NAMES
-from egohmr.evaluate.aggregate import MM_PER_M, FrameStats
+from egohmr.constants import MM_PER_M, SMPL_JOINT_NAMES
+from egohmr.evaluate.aggregate import FrameStats
 from egohmr.files import atomic_open
 
 TRUNCATION_BINS = 6

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from egohmr.geometry.frames import apply_transform
+
 # (frame row, imgname) -> (P, 3) float64, metres, PV frame; None when the frame has no scene.
 ScenePointsFn = Callable[[int, str], "np.ndarray | None"]
 
@@ -24,12 +26,6 @@ def cube_file(scene_dir: str | Path, split: str, imgname: str) -> Path:
     key = parse_imgname(imgname)
     stem = Path(str(imgname).replace("\\", "/")).stem
     return Path(scene_dir) / split / key.recording / key.holo_time / f"{stem}.npy"
-
-
-def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a (4, 4) rigid transform (column vectors) to (P, 3) points -> (P, 3) float64."""
-    T = np.asarray(T, dtype=np.float64)
-    return np.asarray(points, dtype=np.float64) @ T[:3, :3].T + T[:3, 3]
 
 
 class SceneCubeSource:
@@ -79,4 +75,4 @@ class SceneCubeSource:
         points = np.load(path, allow_pickle=False)
         if points.ndim != 2 or points.shape[1] != 3:
             raise ValueError(f"{path}: expected scene points of shape (P, 3), got {points.shape}")
-        return transform_points(self.scene2pv(imgname), points)
+        return apply_transform(self.scene2pv(imgname), points.astype(np.float64))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from egohmr.evaluate.arrays import ArrayLike, to_numpy
+from egohmr.geometry.cameras import perspective_project
 
 
 def in_image_mask(
@@ -23,7 +24,7 @@ def in_image_mask(
 ) -> np.ndarray:
     """Return which points project inside the image.
 
-    Notation: u = fx * x / z + cx, v = fy * y / z + cy; visible iff 0 <= u < W and 0 <= v < H (and z > 0).
+    Notation: u = fx (x / z) + cx, v = fy (y / z) + cy; visible iff 0 <= u < W and 0 <= v < H (and z > 0).
 
     Args:
         points_pv: (B, P, 3) float, metres, PV camera frame (OpenCV axes). GT joints or vertices.
@@ -41,15 +42,11 @@ def in_image_mask(
     if points.ndim != 3 or points.shape[-1] != 3:
         raise ValueError(f"in_image_mask: points_pv must have shape (B, P, 3), got {points.shape}")
     batch = points.shape[0]
-    fx_b, fy_b, cx_b, cy_b = (np.broadcast_to(to_numpy(v).reshape(-1), (batch,))[:, None] for v in (fx, fy, cx, cy))
-    if official:
-        fy_b = fx_b
+    fx_b, fy_b, cx_b, cy_b = (np.broadcast_to(to_numpy(v).reshape(-1), (batch,)) for v in (fx, fy, cx, cy))
+    uv = perspective_project(points, fx_b, fx_b if official else fy_b, cx_b, cy_b)  # (B, P, 2)
+    u, v = uv[..., 0], uv[..., 1]
     width, height = image_size_px
-    x, y, z = points[..., 0], points[..., 1], points[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = fx_b * x / z + cx_b
-        v = fy_b * y / z + cy_b
-        visible = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    visible = (u >= 0) & (u < width) & (v >= 0) & (v < height)
     if not official:
-        visible &= z > 0
+        visible &= points[..., 2] > 0
     return visible

@@ -5,43 +5,69 @@ full image. Intrinsics ``(fx, fy, cx, cy)`` are always passed in (per frame); th
 
 The crop camera ``cam_crop = [s, tx, ty]`` is ProHMR's weak-perspective camera of the square crop that is resized to
 ``crop_size_px`` (224) pixels (reference-egohmr.md section 2).
+
+`perspective_project` takes torch tensors or numpy arrays; the crop-camera conversions are torch only.
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
+
+from egohmr.constants import CROP_SIZE_PX
 
 __all__ = ["crop_cam_to_full_transl", "crop_cam_transl", "full_transl_to_crop_cam", "perspective_project"]
 
 Scalar = float | torch.Tensor
+Array = TypeVar("Array", torch.Tensor, np.ndarray)
 
 
 def _as(value: Scalar, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(value, dtype=like.dtype, device=like.device)
 
 
-def _check_last_dim(x: torch.Tensor, size: int, name: str) -> None:
+def _check_last_dim(x: torch.Tensor | np.ndarray, size: int, name: str) -> None:
     if x.ndim < 1 or x.shape[-1] != size:
         raise ValueError(f"{name} must have shape (..., {size}), got {tuple(x.shape)}")
 
 
-def perspective_project(points_pv: torch.Tensor, fx: Scalar, fy: Scalar, cx: Scalar, cy: Scalar) -> torch.Tensor:
-    """Project camera-frame points to pixels: ``u = fx x/z + cx``, ``v = fy y/z + cy``.
+def perspective_project(
+    points_pv: Array,
+    fx: Scalar | np.ndarray,
+    fy: Scalar | np.ndarray,
+    cx: Scalar | np.ndarray,
+    cy: Scalar | np.ndarray,
+    min_depth_m: float | None = None,
+) -> Array:
+    """Project camera-frame points to pixels: ``u = fx (x/z) + cx``, ``v = fy (y/z) + cy``.
 
     Args:
-        points_pv: (..., N, 3) float, metres, PV camera frame (z > 0 in front of the camera).
-        fx, fy: focal lengths in px; float or tensor of shape (...) (one value per frame).
-        cx, cy: principal point in px; float or tensor of shape (...).
+        points_pv: (..., N, 3) float, metres, PV camera frame (z > 0 in front of the camera); a torch tensor or a
+            numpy array.
+        fx, fy: focal lengths in px; float, or array of shape (...) (one value per frame), cast to the points' dtype.
+        cx, cy: principal point in px; float or array of shape (...).
+        min_depth_m: if given, ``z`` is clamped to at least this depth (keeps points at or behind the camera
+            finite); otherwise ``z = 0`` gives infinite pixels.
 
     Returns:
-        (..., N, 2) float, full-image pixels.
+        (..., N, 2) float, full-image pixels; the type of ``points_pv``.
     """
     _check_last_dim(points_pv, 3, "points_pv")
-    fx, fy, cx, cy = (_as(v, points_pv)[..., None] for v in (fx, fy, cx, cy))  # (..., 1) each
-    x, y, z = points_pv.unbind(-1)  # (..., N) each
-    u = fx * (x / z) + cx
-    v = fy * (y / z) + cy
-    return torch.stack((u, v), dim=-1)  # (..., N, 2)
+    if isinstance(points_pv, np.ndarray):
+        fx, fy, cx, cy = (np.asarray(v, dtype=points_pv.dtype)[..., None] for v in (fx, fy, cx, cy))
+        stack = np.stack
+    else:
+        fx, fy, cx, cy = (_as(v, points_pv)[..., None] for v in (fx, fy, cx, cy))  # (..., 1) each
+        stack = torch.stack
+    x, y, z = points_pv[..., 0], points_pv[..., 1], points_pv[..., 2]  # (..., N) each
+    if min_depth_m is not None:
+        z = z.clip(min=min_depth_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = fx * (x / z) + cx
+        v = fy * (y / z) + cy
+    return stack((u, v), -1)  # (..., N, 2)
 
 
 def crop_cam_to_full_transl(
@@ -111,7 +137,7 @@ def full_transl_to_crop_cam(
     return torch.stack(torch.broadcast_tensors(s, tx, ty), dim=-1)  # (..., 3)
 
 
-def crop_cam_transl(cam_crop: torch.Tensor, fx: Scalar, crop_size_px: float = 224.0) -> torch.Tensor:
+def crop_cam_transl(cam_crop: torch.Tensor, fx: Scalar, crop_size_px: float = CROP_SIZE_PX) -> torch.Tensor:
     """Translation of the crop camera, as written inline in the official stage 1 (reference-egohmr.md section 2).
 
     ``[tx, ty, 2 fx / (crop_size_px s + 1e-9)]``.

@@ -5,10 +5,16 @@ Convention: a transform ``a2b`` (for example ``world2pv``) maps homogeneous colu
 ``_pv`` (HoloLens PV camera, OpenCV axes: x right, y down, z forward), ``_world`` (HoloLens world), ``_kinect``,
 ``_scene`` (scene mesh, y-up), ``_hc`` (PV axes minus body translation) and ``_local`` (SMPL body frame before global
 orientation and translation: y-up, facing +z). Units: metres.
+
+`apply_transform` takes torch tensors or numpy arrays (the data and evaluation code is numpy); the other functions are
+torch only.
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
 
 __all__ = ["HOLO_TO_OPENCV", "apply_transform", "compose", "holo_to_opencv", "invert_rigid", "make_rigid"]
@@ -23,12 +29,15 @@ HOLO_TO_OPENCV: tuple[tuple[float, ...], ...] = (
 )
 
 
+Array = TypeVar("Array", torch.Tensor, np.ndarray)
+
+
 def holo_to_opencv(dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
     """``HOLO_TO_OPENCV = diag(1, -1, -1, 1)`` as a (4, 4) tensor."""
     return torch.tensor(HOLO_TO_OPENCV, dtype=dtype, device=device)
 
 
-def _check_T(T: torch.Tensor, name: str = "T") -> None:
+def _check_T(T: torch.Tensor | np.ndarray, name: str = "T") -> None:
     if T.ndim < 2 or T.shape[-2:] != (4, 4):
         raise ValueError(f"{name} must have shape (..., 4, 4), got {tuple(T.shape)}")
 
@@ -53,22 +62,22 @@ def make_rigid(R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return T
 
 
-def apply_transform(T: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Apply a 4x4 transform to 3D points: ``p' = R p + t``.
+def apply_transform(T: Array, points: Array) -> Array:
+    """Apply a 4x4 transform to 3D points: ``p' = R p + t``, computed as ``points @ R^T + t``.
 
     Args:
-        T: (..., 4, 4) float, ``src2dst``.
+        T: (..., 4, 4) float, ``src2dst``; a torch tensor or a numpy array, like ``points``.
         points: (..., N, 3) float, metres, frame ``src``.
 
     Returns:
-        (..., N, 3) float, metres, frame ``dst``.
+        (..., N, 3) float, metres, frame ``dst``; the type of the inputs.
     """
     _check_T(T)
     if points.ndim < 2 or points.shape[-1] != 3:
         raise ValueError(f"points must have shape (..., N, 3), got {tuple(points.shape)}")
     R = T[..., :3, :3]  # (..., 3, 3)
     t = T[..., None, :3, 3]  # (..., 1, 3)
-    return points @ R.transpose(-1, -2) + t  # (..., N, 3)
+    return points @ R.swapaxes(-1, -2) + t  # (..., N, 3)
 
 
 def invert_rigid(T: torch.Tensor) -> torch.Tensor:

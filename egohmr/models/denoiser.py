@@ -49,11 +49,7 @@ from torch import nn
 from egohmr.constants import (
     FX_NORM_PX,
     NUM_BETAS,
-    NUM_OPENPOSE_JOINTS,
     NUM_SMPL_JOINTS,
-    OPENPOSE_MIDHIP,
-    OPENPOSE_TO_SMPL_VISIBILITY,
-    OPENPOSE_TO_SMPL_VISIBILITY_LOOSE,
 )
 from egohmr.models.gcn import GCNTrace, ModulatedGCN
 
@@ -69,7 +65,6 @@ __all__ = [
     "camera_condition",
     "denoiser_state_dict_from_official",
     "sinusoidal_table",
-    "smpl_visibility_from_openpose",
 ]
 
 ROT6D_DIM = 6
@@ -130,28 +125,6 @@ def camera_condition(
         ),
         dim=-1,
     )
-
-
-def smpl_visibility_from_openpose(keypoint_conf: torch.Tensor, loosen: bool = True) -> torch.Tensor:
-    """Per-SMPL-joint visibility from OpenPose BODY_25 confidences (`reference-egohmr.md` section 3).
-
-    A keypoint is visible when its confidence is > 0; MidHip is always visible. Each SMPL joint takes the visibility
-    of one OpenPose keypoint: `OPENPOSE_TO_SMPL_VISIBILITY_LOOSE` when ``loosen`` (``pelvis_vis_loosen``, the
-    official test default), `OPENPOSE_TO_SMPL_VISIBILITY` otherwise (the official training default).
-
-    Args:
-        keypoint_conf: (..., 25) OpenPose confidences.
-        loosen: use the loosened map.
-
-    Returns:
-        (..., 24) bool.
-    """
-    if keypoint_conf.shape[-1] != NUM_OPENPOSE_JOINTS:
-        raise ValueError(f"keypoint_conf must be (..., 25) OpenPose confidences, got {tuple(keypoint_conf.shape)}")
-    visible = keypoint_conf > 0
-    visible[..., OPENPOSE_MIDHIP] = True
-    mapping = OPENPOSE_TO_SMPL_VISIBILITY_LOOSE if loosen else OPENPOSE_TO_SMPL_VISIBILITY
-    return visible[..., torch.tensor(mapping, device=keypoint_conf.device)]
 
 
 class PositionalEncoding(nn.Module):

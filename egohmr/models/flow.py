@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from egohmr.constants import POSE_6D_DIM
 from egohmr.models.heads import FCHead
 
 __all__ = [
@@ -429,7 +430,7 @@ class ConditionalGlow(nn.Module):
 
     def __init__(
         self,
-        features: int = 144,
+        features: int = POSE_6D_DIM,
         hidden_features: int = 1024,
         num_layers: int = 4,
         num_blocks_per_layer: int = 2,
@@ -629,7 +630,7 @@ class SMPLFlow(nn.Module):
     def __init__(
         self,
         context_features: int = 2566,
-        features: int = 144,
+        features: int = POSE_6D_DIM,
         hidden_features: int = 1024,
         num_layers: int = 4,
         num_blocks_per_layer: int = 2,

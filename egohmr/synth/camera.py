@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from egohmr.data.egobody_format import invert_rigid_np
+
 REF_WIDTH_PX = 1920
 REF_HEIGHT_PX = 1080
 
@@ -77,13 +79,8 @@ class WearerTrajectory:
 
     @property
     def scene2cam(self) -> np.ndarray:
-        R = self.cam2scene[:, :3, :3]
-        t = self.cam2scene[:, :3, 3]
-        out = np.zeros_like(self.cam2scene)
-        out[:, :3, :3] = np.swapaxes(R, 1, 2)
-        out[:, :3, 3] = -np.einsum("tji,tj->ti", R, t)
-        out[:, 3, 3] = 1.0
-        return out
+        """(T, 4, 4) float64 scene -> camera (OpenCV axes)."""
+        return invert_rigid_np(self.cam2scene)
 
 
 def wearer_trajectory(

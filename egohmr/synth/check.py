@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from egohmr.constants import BBOX_SCALE_UNIT_PX, SMPL_TO_OPENPOSE
+from egohmr.constants import BBOX_SCALE_UNIT_PX, MM_PER_M, SMPL_TO_OPENPOSE
 from egohmr.data import egobody_format as fmt
+from egohmr.geometry.cameras import perspective_project
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,10 @@ def _check_values(root: Path, path: Path, data, issues: list[Issue], image_size,
     src = np.asarray(SMPL_TO_OPENPOSE)
     usable = src < joints.shape[1]
     P = joints[:, src[usable]]  # (N, K', 3)
-    fx, fy, cx, cy = (np.asarray(data[k], np.float64).reshape(n, 1) for k in ("fx", "fy", "cx", "cy"))
-    z = P[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = np.stack([fx * P[..., 0] / z + cx, fy * P[..., 1] / z + cy], axis=-1)
+    fx, fy, cx, cy = (np.asarray(data[k], np.float64).reshape(n) for k in ("fx", "fy", "cx", "cy"))
+    uv = perspective_project(P, fx, fy, cx, cy)  # (N, K', 2)
     kp = np.asarray(data["valid_keypoints"], np.float64)[:, usable]
-    vis = (kp[..., 2] > 0) & (z > 0)
+    vis = (kp[..., 2] > 0) & (P[..., 2] > 0)
     err = np.linalg.norm(kp[..., :2] - uv, axis=-1)
     side = np.asarray(data["scale"], np.float64).reshape(n) * BBOX_SCALE_UNIT_PX
     tol = kp_tol_frac * np.maximum(side, 50.0) + 3.0
@@ -184,8 +183,68 @@ def _check_body(root, path, data, issues, body_source: str, tol_m: float = 0.01)
             Issue(
                 name,
                 "3d_joints_pv",
-                f"SMPL parameters with body '{body_source}' miss the stored joints by {worst * 1000:.1f} mm "
+                f"SMPL parameters with body '{body_source}' miss the stored joints by {worst * MM_PER_M:.1f} mm "
                 f"(index {worst_idx})",
+            )
+        )
+
+
+def _check_frame_calibrations(
+    root: Path,
+    path: Path,
+    imgnames: np.ndarray,
+    transf: dict[str, fmt.RecordingTransforms],
+    rec2scene: dict[str, str],
+    check_images: bool,
+    issues: list[Issue],
+) -> None:
+    """Per frame of one annotation file: the image exists, its recording and timestamp have transforms, and the
+    scene -> PV chain is rigid."""
+    missing_img, missing_rec, missing_ts, not_rigid = [], set(), [], []
+    calib: dict[str, np.ndarray] = {}
+    for name in imgnames:
+        name = str(name)
+        if check_images and not (root / name).is_file():
+            missing_img.append(name)
+        try:
+            key = fmt.parse_imgname(name)
+        except ValueError as err:
+            issues.append(Issue(_rel(root, path), "imgname", str(err)))
+            break
+        if key.recording not in transf:
+            missing_rec.add(key.recording)
+            continue
+        tr = transf[key.recording]
+        if key.timestamp not in tr.world2pv:
+            missing_ts.append(name)
+            continue
+        if key.recording not in calib and key.recording in rec2scene:
+            p = fmt.kinect2scene_path(root, key.recording, rec2scene[key.recording])
+            calib[key.recording] = fmt.read_kinect2scene(p) if p.is_file() else None
+        k2s = calib.get(key.recording)
+        if k2s is not None:
+            M = fmt.scene2pv(k2s, tr.kinect2holo, tr.world2pv[key.timestamp])
+            R = M[:3, :3]
+            if not (np.allclose(R @ R.T, np.eye(3), atol=1e-3) and abs(np.linalg.det(R) - 1) < 1e-3):
+                not_rigid.append(name)
+    if missing_img:
+        issues.append(Issue(_rel(root, path), "imgname", f"{len(missing_img)} image(s) missing, e.g. {missing_img[0]}"))
+    if missing_rec:
+        issues.append(Issue(fmt.TRANSF_FILE, "", f"recordings missing: {sorted(missing_rec)[:5]}"))
+    if missing_ts:
+        issues.append(
+            Issue(
+                fmt.TRANSF_FILE,
+                "trans_world2pv",
+                f"{len(missing_ts)} timestamp(s) missing, e.g. for {missing_ts[0]}",
+            )
+        )
+    if not_rigid:
+        issues.append(
+            Issue(
+                fmt.TRANSF_FILE,
+                "trans_world2pv",
+                f"scene->PV chain not rigid for {len(not_rigid)} frame(s), e.g. {not_rigid[0]}",
             )
         )
 
@@ -257,55 +316,7 @@ def check_dataset(
         _check_values(root, path, data, issues, image_size, kp_tol_frac, max_bad_fraction)
         if body_source is not None:
             _check_body(root, path, data, issues, body_source)
-        missing_img, missing_rec, missing_ts, not_rigid = [], set(), [], []
-        calib: dict[str, np.ndarray] = {}
-        for name in data["imgname"]:
-            name = str(name)
-            if check_images and not (root / name).is_file():
-                missing_img.append(name)
-            try:
-                key = fmt.parse_imgname(name)
-            except ValueError as err:
-                issues.append(Issue(_rel(root, path), "imgname", str(err)))
-                break
-            if key.recording not in transf:
-                missing_rec.add(key.recording)
-                continue
-            tr = transf[key.recording]
-            if key.timestamp not in tr.world2pv:
-                missing_ts.append(name)
-                continue
-            if key.recording not in calib and key.recording in rec2scene:
-                p = fmt.kinect2scene_path(root, key.recording, rec2scene[key.recording])
-                calib[key.recording] = fmt.read_kinect2scene(p) if p.is_file() else None
-            k2s = calib.get(key.recording)
-            if k2s is not None:
-                M = fmt.scene2pv(k2s, tr.kinect2holo, tr.world2pv[key.timestamp])
-                R = M[:3, :3]
-                if not (np.allclose(R @ R.T, np.eye(3), atol=1e-3) and abs(np.linalg.det(R) - 1) < 1e-3):
-                    not_rigid.append(name)
-        if missing_img:
-            issues.append(
-                Issue(_rel(root, path), "imgname", f"{len(missing_img)} image(s) missing, e.g. {missing_img[0]}")
-            )
-        if missing_rec:
-            issues.append(Issue(fmt.TRANSF_FILE, "", f"recordings missing: {sorted(missing_rec)[:5]}"))
-        if missing_ts:
-            issues.append(
-                Issue(
-                    fmt.TRANSF_FILE,
-                    "trans_world2pv",
-                    f"{len(missing_ts)} timestamp(s) missing, e.g. for {missing_ts[0]}",
-                )
-            )
-        if not_rigid:
-            issues.append(
-                Issue(
-                    fmt.TRANSF_FILE,
-                    "trans_world2pv",
-                    f"scene->PV chain not rigid for {len(not_rigid)} frame(s), e.g. {not_rigid[0]}",
-                )
-            )
+        _check_frame_calibrations(root, path, data["imgname"], transf, rec2scene, check_images, issues)
         recs = {fmt.parse_imgname(str(x)).recording for x in data["imgname"]}
         for other, other_recs in split_recordings.items():
             shared = sorted(recs & other_recs)

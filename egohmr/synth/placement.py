@@ -7,6 +7,7 @@ All quantities here are in the scene frame (y-up, metres, floor at y = 0). A bod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -15,6 +16,15 @@ from egohmr.synth.poses import PoseInstance, PoseSpec, instantiate, pose_sequenc
 from egohmr.synth.rooms import Box, Room, Seat, TableTop, yaw_matrix
 
 MAX_PENETRATION_M = 0.005  # contacts may sink this deep into furniture, floor or walls
+
+
+class PosedBodies(NamedTuple):
+    """T posed bodies, float64 numpy, metres, in the frame of the given global orientation and translation."""
+
+    vertices: np.ndarray  # (T, V, 3)
+    joints: np.ndarray  # (T, 24, 3)
+    openpose25: np.ndarray  # (T, 25, 3)
+    landmarks: np.ndarray  # (T, 11, 3)
 
 
 class BodyRig:
@@ -35,14 +45,11 @@ class BodyRig:
         global_orient_rotmat: np.ndarray,
         body_pose_rotmat: np.ndarray,
         transl: np.ndarray | None,
-    ):
+    ) -> PosedBodies:
         """Pose T bodies sharing ``betas`` (10,).
 
         Args:
             global_orient_rotmat: (T, 3, 3); body_pose_rotmat: (T, 23, 3, 3); transl: (T, 3) or None.
-
-        Returns:
-            (vertices (T, V, 3), joints (T, 24, 3), openpose25 (T, 25, 3), landmarks (T, 11, 3)) float64 numpy.
         """
         T = len(global_orient_rotmat)
         with torch.no_grad():
@@ -53,7 +60,7 @@ class BodyRig:
                 None if transl is None else torch.as_tensor(np.asarray(transl, float)),
             )
             op25 = out.openpose25()
-        return out.vertices.numpy(), out.joints.numpy(), op25.numpy(), out.landmarks.numpy()
+        return PosedBodies(out.vertices.numpy(), out.joints.numpy(), op25.numpy(), out.landmarks.numpy())
 
     def rest_pelvis(self, betas: np.ndarray) -> np.ndarray:
         """(3,) pelvis joint of the shaped body in the local frame (the centre of the global rotation)."""

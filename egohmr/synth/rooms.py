@@ -166,23 +166,40 @@ def _local(center_xz, yaw, offset) -> tuple[float, float, float]:
     return (float(center_xz[0] + p[0]), float(p[1]), float(center_xz[1] + p[2]))
 
 
+def _top_on_legs(
+    center_xz,
+    yaw,
+    size: tuple[float, float, float],
+    top_t: float,
+    leg_side: float,
+    leg_inset: float,
+    top_color,
+    leg_color,
+    top_kind: str,
+) -> list[Box]:
+    """A top slab of thickness ``top_t`` whose upper face is at height ``h``, on four square legs ``leg_inset`` in
+    from the corners; ``size = (w, h, d)`` metres."""
+    w, h, d = size
+    top = Box(_local(center_xz, yaw, (0, h - top_t / 2, 0)), (w, top_t, d), yaw, top_color, top_kind)
+    legs = [
+        Box(
+            _local(center_xz, yaw, (sx * (w / 2 - leg_inset), (h - top_t) / 2, sz * (d / 2 - leg_inset))),
+            (leg_side, h - top_t, leg_side),
+            yaw,
+            leg_color,
+        )
+        for sx in (-1, 1)
+        for sz in (-1, 1)
+    ]
+    return [top, *legs]
+
+
 def make_chair(center_xz, yaw, rng) -> tuple[list[Box], list[Seat], tuple[float, float]]:
     """Chair with 4 legs and a backrest; returns boxes, seats and the footprint (width, depth)."""
     w, d = rng.uniform(0.42, 0.5), rng.uniform(0.42, 0.5)
     h = rng.uniform(0.43, 0.50)
-    t = 0.05
     wood, fabric = _pick(rng, PALETTE_WOOD), _pick(rng, PALETTE_FABRIC)
-    boxes = [Box(_local(center_xz, yaw, (0, h - t / 2, 0)), (w, t, d), yaw, fabric, "seat")]
-    for sx in (-1, 1):
-        for sz in (-1, 1):
-            boxes.append(
-                Box(
-                    _local(center_xz, yaw, (sx * (w / 2 - 0.03), (h - t) / 2, sz * (d / 2 - 0.03))),
-                    (0.04, h - t, 0.04),
-                    yaw,
-                    wood,
-                )
-            )
+    boxes = _top_on_legs(center_xz, yaw, (w, h, d), 0.05, 0.04, 0.03, fabric, wood, "seat")
     back_h = rng.uniform(0.4, 0.5)
     boxes.append(Box(_local(center_xz, yaw, (0, h + back_h / 2, -d / 2 + 0.02)), (w, back_h, 0.04), yaw, wood, "back"))
     seat = Seat(_local(center_xz, yaw, (0, h, 0.02)), yaw, w, d - 0.04, "chair")
@@ -228,19 +245,8 @@ def make_bed(center_xz, yaw, rng):
 def make_table(center_xz, yaw, rng, low: bool = False):
     w, d = (rng.uniform(0.9, 1.2), rng.uniform(0.5, 0.7)) if low else (rng.uniform(1.1, 1.6), rng.uniform(0.7, 0.9))
     h = rng.uniform(0.40, 0.46) if low else rng.uniform(0.72, 0.76)
-    t = 0.04
     wood = _pick(rng, PALETTE_WOOD)
-    boxes = [Box(_local(center_xz, yaw, (0, h - t / 2, 0)), (w, t, d), yaw, wood, "table")]
-    for sx in (-1, 1):
-        for sz in (-1, 1):
-            boxes.append(
-                Box(
-                    _local(center_xz, yaw, (sx * (w / 2 - 0.05), (h - t) / 2, sz * (d / 2 - 0.05))),
-                    (0.05, h - t, 0.05),
-                    yaw,
-                    wood,
-                )
-            )
+    boxes = _top_on_legs(center_xz, yaw, (w, h, d), 0.04, 0.05, 0.05, wood, wood, "table")
     return boxes, [], (w, d)  # table tops are recorded by the layout (coffee tables are not leaned on)
 
 

@@ -188,11 +188,18 @@ def test_pickle_with_foreign_callable_is_rejected(tmp_path):
 
 
 def test_open_body_source():
-    path = OPEN_BODY_DIR / "open_body_neutral.npz"
-    if not path.exists():
-        with pytest.raises(FileNotFoundError, match="build_open_body"):
-            resolve_body_path("open", "neutral")
-        pytest.skip(f"open body not built yet: {path}")
+    """The packaged open body is committed: a missing file fails this test (it is not skipped)."""
+    for stem in ("open_body", "open_body_lowres"):
+        for gender in ("neutral", "male", "female"):
+            path = OPEN_BODY_DIR / f"{stem}_{gender}.npz"
+            assert path.is_file(), f"committed asset missing: {path} (rebuild with scripts/build_open_body.py)"
+    assert resolve_body_path("open", "neutral") == OPEN_BODY_DIR / "open_body_neutral.npz"
     body = load_body_model("open", "neutral")
     out = body(torch.zeros(1, 10), torch.eye(3)[None], torch.eye(3).expand(1, 23, 3, 3))
     assert out.vertices.shape == (1, body.num_vertices, 3) and torch.isfinite(out.vertices).all()
+
+
+def test_missing_open_body_names_the_build_script(tmp_path, monkeypatch):
+    monkeypatch.setattr("egohmr.body.io.OPEN_BODY_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="build_open_body"):
+        resolve_body_path("open", "neutral")

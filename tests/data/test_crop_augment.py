@@ -35,10 +35,6 @@ W, H = 320, 240
 FX, FY, CX, CY = 300.0, 310.0, 165.0, 118.0
 
 
-def _project(points: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    return perspective_project(torch.from_numpy(points), fx, fy, cx, cy).numpy()
-
-
 def test_bbox_from_center_scale_official_side():
     c, s = bbox_from_center_scale(np.array([10.0, 20.0]), 1.5)
     assert c.tolist() == [10.0, 20.0]
@@ -114,7 +110,7 @@ def _random_frame(rng: np.random.Generator):
     pelvis = np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.2, 0.2), rng.uniform(2.0, 3.0)])
     pts = pelvis + rng.normal(scale=0.25, size=(35, 3))
     pts[0] = pelvis
-    kp = np.concatenate([_project(pts[list(SMPL_TO_OPENPOSE)], FX, FY, CX, CY), np.ones((25, 1))], axis=1)
+    kp = np.concatenate([perspective_project(pts[list(SMPL_TO_OPENPOSE)], FX, FY, CX, CY), np.ones((25, 1))], axis=1)
     kp[3, 2] = 0.0  # one undetected keypoint
     R = axis_angle_to_rotmat(torch.from_numpy(rng.normal(scale=0.5, size=(24, 3)))).numpy()
     transl = pelvis - np.array([0.001, -0.2, 0.02])  # pelvis offset of some betas
@@ -138,7 +134,7 @@ def test_augmented_joints_project_onto_augmented_keypoints(seed):
         p25 = flip_permutation("op25")
         lm_index = {int(src[k]): int(src[p25[k]]) for k in range(25) if src[k] >= 24}
         all_aug[24:] = view.points(pts[[lm_index[24 + j] for j in range(11)]])
-    proj = _project(all_aug[src], view.fx, view.fy, view.cx, view.cy)
+    proj = perspective_project(all_aug[src], view.fx, view.fy, view.cx, view.cy)
     np.testing.assert_allclose(proj, kp_aug[:, :2], atol=1e-6)
     assert kp_aug[:, 2].sum() == 24.0  # confidences kept (one zero, moved by the permutation)
     # translation recomputed from the augmented pelvis: pelvis offset unchanged

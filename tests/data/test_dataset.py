@@ -15,6 +15,7 @@ from egohmr.constants import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, SMPL_TO_OPENPO
 from egohmr.data import egobody_format as ebf
 from egohmr.data.dataset import SAMPLE_FIELDS, EgoBodyDataOptions, EgoBodyDataset
 from egohmr.geometry.cameras import perspective_project
+from egohmr.geometry.frames import apply_transform
 from tests.data.conftest import S1_POINTS, S2_POINTS
 
 CROP = 64
@@ -33,7 +34,7 @@ def _scene_from_pv(tiny, ds, i, pts_pv):
     scene = ebf.recording_to_scene(ebf.data_info_path(tiny.root))[key.recording]
     k2s = ebf.read_kinect2scene(ebf.kinect2scene_path(tiny.root, key.recording, scene))
     T = ebf.invert_rigid_np(ebf.scene2pv(k2s, transf.kinect2holo, transf.world2pv[key.timestamp]))
-    return pts_pv @ T[:3, :3].T + T[:3, 3]
+    return apply_transform(T, pts_pv)
 
 
 def test_fields_and_types(tiny_egobody, s1_dir):

@@ -1,4 +1,4 @@
-"""OpenPose -> SMPL visibility, image-bounds visibility, and the diffusion pose statistics."""
+"""OpenPose -> SMPL visibility (against the official mask of stage2_denoiser.npz) and the diffusion pose statistics."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from egohmr.data.stats import compute_pose_stats, load_pose_stats, pose_6d_row, pose_stats_for_split, save_pose_stats
-from egohmr.data.visibility import in_image_visibility, openpose_visibility_smpl24
+from egohmr.data.visibility import openpose_visibility_smpl24
 
 
 def test_openpose_visibility_default_and_loose():
     kp = torch.ones(2, 25, 3)
     kp[0, :, 2] = 0.0  # nothing detected: only joints driven by MidHip are visible
     kp[1, 13, 2] = 0.0  # LKnee missing
-    vis = openpose_visibility_smpl24(kp)
+    vis = openpose_visibility_smpl24(kp, loosen=False)
     assert vis.shape == (2, 24) and vis.dtype == torch.bool
     assert vis[0].nonzero().flatten().tolist() == [0, 3, 6, 9]  # pelvis, spine1-3 <- MidHip (forced)
     assert not vis[1, 4] and vis[1, 1]  # left knee hidden; left hip <- OpenPose LHip (default)
@@ -22,16 +22,20 @@ def test_openpose_visibility_default_and_loose():
     assert not loose[1] and not loose[4]  # loosened: left hip takes the knee's visibility
     assert kp[0, 8, 2] == 0  # input not modified
     with pytest.raises(ValueError, match="25"):
-        openpose_visibility_smpl24(torch.ones(24, 3))
+        openpose_visibility_smpl24(torch.ones(24, 3), loosen=False)
 
 
-def test_in_image_visibility_official_and_front():
-    pts = torch.tensor([[[0.0, 0.0, 2.0], [5.0, 0.0, 1.0], [0.0, 0.0, -2.0], [-0.5, -0.3, 1.0]]])
-    vis = in_image_visibility(pts, 100.0, 100.0, 50.0, 40.0, 100, 80)
-    # (50, 40) in; (550, 40) out; behind camera projects to (50, 40): in (official); (0, 10) in (u >= 0)
-    assert vis.tolist() == [[True, False, True, True]]
-    vis_front = in_image_visibility(pts, 100.0, 100.0, 50.0, 40.0, 100, 80, require_front=True)
-    assert vis_front.tolist() == [[True, False, False, True]]
+def test_openpose_visibility_matches_the_official_mask(golden):
+    fixture = golden("stage2_denoiser")
+    conf = torch.from_numpy(fixture["orig_keypoints_2d"][..., 2])
+    loosen = bool(fixture["pelvis_vis_loosen"])
+    vis = openpose_visibility_smpl24(conf, loosen=loosen)
+    assert torch.equal(vis, torch.from_numpy(fixture["vis_mask_smpl"]))
+    assert fixture["orig_keypoints_2d"][0, 8, 2] == 0 and bool(vis[0, 0])  # MidHip forced visible
+    strict = openpose_visibility_smpl24(conf, loosen=False)
+    assert torch.equal(strict[:, 1], conf[:, 12] > 0)  # left hip <- OpenPose LHip when not loosened
+    with_xy = openpose_visibility_smpl24(torch.from_numpy(fixture["orig_keypoints_2d"]), loosen=loosen)
+    assert torch.equal(with_xy, vis)  # (..., 25, 3) keypoints or (..., 25) confidences
 
 
 def test_pose_6d_row_layout_and_stats(tmp_path):

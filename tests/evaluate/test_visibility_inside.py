@@ -23,6 +23,15 @@ def test_image_size_is_a_parameter():
     assert in_image_mask(points, 1000.0, 1000.0, 960.0, 540.0, image_size_px=(1280, 1080)).tolist() == [[False]]
 
 
+def test_behind_camera_counts_only_in_official_mode():
+    points = np.array([[[0.0, 0.0, 2.0], [5.0, 0.0, 1.0], [0.0, 0.0, -2.0], [-0.5, -0.3, 1.0]]])
+    # (50, 40) in; (550, 40) out; behind the camera projects to (50, 40): in (official); (0, 10) in (u >= 0)
+    official = in_image_mask(points, 100.0, 100.0, 50.0, 40.0, image_size_px=(100, 80), official=True)
+    assert official.tolist() == [[True, False, True, True]]
+    corrected = in_image_mask(points, 100.0, 100.0, 50.0, 40.0, image_size_px=(100, 80), official=False)
+    assert corrected.tolist() == [[True, False, False, True]]
+
+
 def test_shape_error():
     with pytest.raises(ValueError, match="points_pv"):
         in_image_mask(np.zeros((4, 3)), 1.0, 1.0, 0.0, 0.0)

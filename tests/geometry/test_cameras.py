@@ -55,6 +55,19 @@ def test_projection_basics():
     torch.testing.assert_close(uv2[:, 1, 0], 960.0 + fx * 0.5)
 
 
+def test_projection_numpy_and_min_depth():
+    pts = np.array([[[0.0, 0.0, 2.0], [1.0, -0.5, 2.0], [0.2, 0.1, 0.0]]])  # (1, 3, 3); the last on the camera plane
+    uv = perspective_project(pts, np.array([1000.0]), 900.0, 960.0, 540.0)
+    assert isinstance(uv, np.ndarray) and uv.shape == (1, 3, 2)
+    np.testing.assert_allclose(uv[0, :2], [[960.0, 540.0], [1460.0, 315.0]])
+    assert np.isinf(uv[0, 2]).all()
+    clamped = perspective_project(pts, 1000.0, 900.0, 960.0, 540.0, min_depth_m=0.1)
+    np.testing.assert_allclose(clamped[0, 2], [960.0 + 1000.0 * 2.0, 540.0 + 900.0 * 1.0])
+    np.testing.assert_array_equal(clamped[0, :2], uv[0, :2])  # points in front are untouched
+    torch.testing.assert_close(perspective_project(torch.from_numpy(pts), 1000.0, 900.0, 960.0, 540.0, 0.1),
+                               torch.from_numpy(clamped))  # fmt: skip
+
+
 def test_crop_camera_centred_box_round_numbers():
     # A box centred on the principal point: the full translation is the crop camera's (tx, ty) with tz = 2f/(s b).
     cam = torch.tensor([[0.9, 0.1, -0.2]], dtype=torch.float64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,6 +39,19 @@ def test_apply_matches_homogeneous_column_vectors():
     p = torch.randn(3, generator=gen, dtype=torch.float64)
     expected = (T @ torch.cat([p, torch.ones(1, dtype=torch.float64)]))[:3]
     torch.testing.assert_close(apply_transform(T, p[None])[0], expected)
+
+
+def test_apply_numpy_matches_torch_and_broadcasts():
+    gen = torch.Generator().manual_seed(2)
+    T = _random_rigid(gen, 3)  # (3, 4, 4)
+    pts = torch.randn(3, 5, 3, generator=gen, dtype=torch.float64)
+    out = apply_transform(T.numpy(), pts.numpy())
+    assert isinstance(out, np.ndarray) and out.shape == (3, 5, 3)
+    np.testing.assert_allclose(out, apply_transform(T, pts).numpy(), rtol=0, atol=1e-12)
+    one = apply_transform(T[1].numpy(), pts[1].numpy())  # a single (4, 4) transform
+    np.testing.assert_array_equal(one, pts[1].numpy() @ T[1, :3, :3].numpy().T + T[1, :3, 3].numpy())
+    with pytest.raises(ValueError, match="points"):
+        apply_transform(np.eye(4), np.zeros(3))
 
 
 def test_holo_to_opencv_flip():

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from egohmr.data.visibility import openpose_visibility_smpl24
 from egohmr.geometry.rotations import rot6d_to_rotmat
 from egohmr.models.denoiser import (
     PoseDenoiser,
     camera_condition,
     denoiser_state_dict_from_official,
     sinusoidal_table,
-    smpl_visibility_from_openpose,
 )
 from tests.golden_recipe import recipe_state_dict
 
@@ -62,7 +62,7 @@ def _inputs(fixture, dtype):
 
     fx_px = tensor("fx_norm") * 1500.0  # the official code multiplies batch['fx'] back by 1500
     cam = camera_condition(fx_px, tensor("cam_cx"), tensor("cam_cy"), tensor("box_center"), tensor("box_size"))
-    vis = smpl_visibility_from_openpose(torch.from_numpy(fixture["orig_keypoints_2d"][..., 2]), loosen=True)
+    vis = openpose_visibility_smpl24(torch.from_numpy(fixture["orig_keypoints_2d"][..., 2]), loosen=True)
     return {
         "x_t": tensor("x_t"),
         "t": torch.from_numpy(fixture["t"]),
@@ -110,15 +110,6 @@ def test_state_dict_mapping(official_state, model):
     bad = {"sequence_pos_encoder.pe": torch.zeros(50, 1, 512)}
     with pytest.raises(ValueError, match="positional table"):
         denoiser_state_dict_from_official(bad)
-
-
-def test_visibility_mask(fixture):
-    conf = torch.from_numpy(fixture["orig_keypoints_2d"][..., 2])
-    vis = smpl_visibility_from_openpose(conf, loosen=bool(fixture["pelvis_vis_loosen"]))
-    assert torch.equal(vis, torch.from_numpy(fixture["vis_mask_smpl"]))
-    assert fixture["orig_keypoints_2d"][0, 8, 2] == 0 and bool(vis[0, 0])  # MidHip forced visible
-    strict = smpl_visibility_from_openpose(conf, loosen=False)
-    assert torch.equal(strict[:, 1], conf[:, 12] > 0)  # left hip <- OpenPose LHip when not loosened
 
 
 def test_float32_intermediates(model, fixture):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from egohmr.data.stats import PoseStats, save_pose_stats
-from egohmr.models.denoiser import camera_condition, sinusoidal_table, smpl_visibility_from_openpose
+from egohmr.data.visibility import openpose_visibility_smpl24
+from egohmr.models.denoiser import camera_condition, sinusoidal_table
 from egohmr.stage2.model import import_official_stage2
 from tests.golden_recipe import recipe_state_dict
 
@@ -47,7 +48,7 @@ def test_imported_model_reproduces_the_golden_denoiser(imported):
         return torch.from_numpy(fx[name]).float()
 
     cam = camera_condition(t32("fx_norm") * 1500.0, t32("cam_cx"), t32("cam_cy"), t32("box_center"), t32("box_size"))
-    vis = smpl_visibility_from_openpose(torch.from_numpy(fx["orig_keypoints_2d"][..., 2]), loosen=True)
+    vis = openpose_visibility_smpl24(torch.from_numpy(fx["orig_keypoints_2d"][..., 2]), loosen=True)
     with torch.no_grad():
         cond = model.denoiser.encode_condition(t32("img_feat"), t32("scene_feat"), t32("transl"), cam)
         fused = model.denoiser.denoise_fused(t32("x_t"), torch.from_numpy(fx["t"]), cond, vis)

@@ -12,6 +12,7 @@ import torch
 
 from egohmr.constants import SMPL_TO_OPENPOSE
 from egohmr.data import egobody_format as fmt
+from egohmr.geometry.frames import apply_transform
 from egohmr.synth.check import check_dataset
 from egohmr.synth.generate import SynthConfig, generate_dataset
 from tests.synth import synth_body_source
@@ -140,7 +141,7 @@ def test_chain_maps_scene_to_pv_consistently(dataset):
         s2p = fmt.scene2pv(k2s, tr.kinect2holo, tr.world2pv[key.timestamp])
         p2s = fmt.invert_rigid_np(s2p)
         np.testing.assert_allclose(p2s @ s2p, np.eye(4), atol=1e-9)
-        joints_scene = data["3d_joints_pv"][i].astype(np.float64) @ p2s[:3, :3].T + p2s[:3, 3]
+        joints_scene = apply_transform(p2s, data["3d_joints_pv"][i].astype(np.float64))
         room_v = read_obj_vertices(fmt.scene_mesh_path(dataset, scene))
         lo, hi = room_v.min(axis=0), room_v.max(axis=0)
         assert np.all(joints_scene[:, [0, 2]] > lo[[0, 2]]) and np.all(joints_scene[:, [0, 2]] < hi[[0, 2]])
