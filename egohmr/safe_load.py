@@ -38,6 +38,7 @@ import numpy as np
 
 __all__ = [
     "NUMPY_DATA",
+    "RECONSTRUCTOR",
     "AllowList",
     "CheckpointError",
     "ConfigDict",
@@ -271,12 +272,9 @@ def torch_file_allowlist() -> AllowList:
 class _AllowListUnpickler(pickle.Unpickler):
     """`pickle.Unpickler` whose `find_class` consults an `AllowList` (never imports a module)."""
 
-    allow: AllowList = NUMPY_DATA
-
-    def __init__(self, file: IO[bytes], *, allow: AllowList | None = None, **kwargs: Any) -> None:
+    def __init__(self, file: IO[bytes], *, allow: AllowList, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
-        if allow is not None:
-            self.allow = allow
+        self.allow = allow
 
     def find_class(self, module: str, name: str) -> Any:
         return self.allow.resolve(module, name)

@@ -166,6 +166,7 @@ def test_shipped_checkpoints_load(path):
     assert load_checkpoint(path).step == data["step"]
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_torchscript_archive_is_refused(tmp_path):
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
