@@ -5,15 +5,15 @@ File keys (SMPL pickle layout): ``v_template (V,3)``, ``shapedirs (V,3,>=L)``, `
 root's value is ignored), ``f (F,3)`` and optionally ``landmark_vertex_ids (11,)`` in ``constants.LANDMARK_NAMES``
 order. Without ``landmark_vertex_ids`` a 6,890-vertex file (real SMPL) uses ``constants.SMPL_LANDMARK_VERTEX_IDS``.
 
-Official SMPL ``.pkl`` files are Python 2 pickles holding chumpy objects; they are read without chumpy through a
-restricted unpickler that maps chumpy classes to a placeholder keeping the wrapped array. Only numpy arrays, scipy
-sparse matrices, chumpy placeholders and plain Python containers can come out of such a file.
+Official SMPL ``.pkl`` files are Python 2 pickles holding chumpy objects; they are read without chumpy through the
+allow-list unpickler of `egohmr.safe_load` (`SMPL_FILE`), which maps chumpy classes to a placeholder keeping the wrapped
+array and CSC/CSR matrices to stand-ins rebuilt with scipy. Only numpy arrays, those stand-ins and plain Python
+containers can come out of such a file; any other class is refused.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +23,7 @@ import numpy as np
 
 from egohmr.body.model import BodyModel
 from egohmr.constants import LANDMARK_NAMES, NUM_SMPL_JOINTS, SMPL_LANDMARK_VERTEX_IDS
+from egohmr.safe_load import NUMPY_DATA, RECONSTRUCTOR, StandIn, UnsafeFileError, load_pickle
 
 __all__ = [
     "OPEN_BODY_DIR",
@@ -46,15 +47,10 @@ SMPL_HELP = (
     "data/smpl/SMPL_NEUTRAL.pkl, data/smpl/SMPL_MALE.pkl, data/smpl/SMPL_FEMALE.pkl, "
     "or use the packaged open body (source='open')."
 )
-_NUMPY_PICKLE_NAMES = {"_reconstruct", "scalar", "_frombuffer", "ndarray", "dtype"}
-_SPARSE_NAMES = {"csc_matrix", "csr_matrix", "coo_matrix", "lil_matrix", "dok_matrix", "bsr_matrix", "dia_matrix"}
 
 
-class _ChumpyPlaceholder:
+class _ChumpyPlaceholder(StandIn):
     """Stand-in for any chumpy class found in a pickle; keeps the object's state (the array is in ``x``)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
 
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple):  # (dict, slots) form
@@ -77,62 +73,67 @@ class _ChumpyPlaceholder:
         return np.asarray(self.__dict__["x"])
 
 
-class _SmplUnpickler(pickle.Unpickler):
-    """Restricted unpickler for SMPL files: numpy, scipy.sparse, chumpy (placeholder), copyreg and codecs only."""
+class _CompressedSparse(StandIn):
+    """Stand-in for a pickled scipy.sparse CSC/CSR matrix: keeps its arrays (``data``, ``indices``, ``indptr``,
+    ``_shape``) and rebuilds the matrix with scipy only when asked for the dense array."""
 
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "chumpy" or module.startswith("chumpy."):
-            return _ChumpyPlaceholder
-        if module in ("copyreg", "copy_reg") and name == "_reconstructor":
-            import copyreg
+    layout = ""
 
-            return copyreg._reconstructor
-        if module == "_codecs" and name == "encode":  # bytes written by Python 3 with protocol <= 2
-            import codecs
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, dict):
+            self.__dict__.update(state)
 
-            return codecs.encode
-        if module in ("builtins", "__builtin__") and name in ("object", "set", "frozenset", "slice", "complex"):
-            import builtins
+    def to_array(self, key: str, path: Path) -> np.ndarray:
+        import scipy.sparse
 
-            return getattr(builtins, name)
-        if (module == "numpy" or module.startswith(("numpy.core", "numpy._core"))) and name in _NUMPY_PICKLE_NAMES:
-            if name in ("ndarray", "dtype"):
-                return getattr(np, name)
-            return _np_helper(name)
-        if module.startswith("scipy.sparse") and name in _SPARSE_NAMES:
-            import scipy.sparse
-
-            return getattr(scipy.sparse, name)
-        raise pickle.UnpicklingError(f"unexpected object {module}.{name} (not an SMPL body model file?)")
+        build = scipy.sparse.csc_matrix if self.layout == "csc" else scipy.sparse.csr_matrix
+        parts = self.__dict__
+        try:
+            shape = tuple(int(n) for n in parts.get("_shape", parts.get("shape")))
+            arrays = tuple(np.asarray(parts[name]) for name in ("data", "indices", "indptr"))
+            return np.asarray(build(arrays, shape=shape).toarray())
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"{path}: key '{key}' is not a readable {self.layout.upper()} sparse matrix ({err})"
+            ) from None
 
 
-def _np_helper(name: str) -> Any:
-    try:
-        import numpy._core.multiarray as multiarray
-        import numpy._core.numeric as numeric
-    except ImportError:  # numpy < 2
-        import numpy.core.multiarray as multiarray
-        import numpy.core.numeric as numeric
-    for module in (multiarray, numeric):
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise pickle.UnpicklingError(f"numpy helper {name} not found")
+class _CscStandIn(_CompressedSparse):
+    layout = "csc"
+
+
+class _CsrStandIn(_CompressedSparse):
+    layout = "csr"
+
+
+SMPL_FILE = NUMPY_DATA.extended(
+    {
+        **{(module, "csc_matrix"): _CscStandIn for module in ("scipy.sparse", "scipy.sparse.csc", "scipy.sparse._csc")},
+        **{(module, "csr_matrix"): _CsrStandIn for module in ("scipy.sparse", "scipy.sparse.csr", "scipy.sparse._csr")},
+        ("scipy.sparse._csc", "csc_array"): _CscStandIn,
+        ("scipy.sparse._csr", "csr_array"): _CsrStandIn,
+        **RECONSTRUCTOR,
+    },
+    summary="numpy arrays, chumpy arrays, CSC/CSR sparse matrices and plain Python values",
+    stand_in_modules={"chumpy": _ChumpyPlaceholder},
+)
+"""What an SMPL ``.pkl`` may name: chumpy classes become `_ChumpyPlaceholder` (chumpy is never imported), scipy
+CSC/CSR matrices become `_CompressedSparse` stand-ins."""
 
 
 def _to_dense(value: Any, key: str, path: Path) -> np.ndarray:
-    if isinstance(value, _ChumpyPlaceholder):
+    if isinstance(value, _ChumpyPlaceholder | _CompressedSparse):
         return value.to_array(key, path)
-    if hasattr(value, "toarray") and callable(value.toarray):  # scipy.sparse
-        return np.asarray(value.toarray())
     return np.asarray(value)
 
 
 def _read_pkl(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            data = _SmplUnpickler(handle, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as err:
-        raise ValueError(f"{path}: cannot read as an SMPL .pkl file ({err}). {SMPL_HELP}") from err
+        data = load_pickle(path, SMPL_FILE, what="SMPL body model file")
+    except UnsafeFileError:
+        raise
+    except ValueError as err:
+        raise ValueError(f"{err}. {SMPL_HELP}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict of arrays in the pickle, got {type(data).__name__}. {SMPL_HELP}")
     return data

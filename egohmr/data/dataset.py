@@ -14,7 +14,6 @@ see the new epoch).
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,6 +36,7 @@ from egohmr.data.scene_points import (
 from egohmr.data.visibility import openpose_visibility_smpl24
 from egohmr.geometry.frames import apply_transform
 from egohmr.geometry.rotations import axis_angle_to_rotmat
+from egohmr.safe_load import NUMPY_DATA, load_pickle
 
 __all__ = ["SAMPLE_FIELDS", "EgoBodyDataOptions", "EgoBodyDataset", "load_stage1_translations"]
 
@@ -134,8 +134,7 @@ def load_stage1_translations(path: str | Path, num_frames: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing stage-1 results {path} (written by stage-1 testing)")
-    with path.open("rb") as fh:
-        data = pickle.load(fh)
+    data = load_pickle(path, NUMPY_DATA, what="stage-1 results pickle")
     if not isinstance(data, dict) or "pred_cam_full_list" not in data:
         raise ValueError(f"{path}: field 'pred_cam_full_list' missing")
     arr = np.asarray(data["pred_cam_full_list"], dtype=np.float64)

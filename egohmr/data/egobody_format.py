@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from egohmr.geometry.frames import HOLO_TO_OPENCV
+from egohmr.safe_load import NUMPY_DATA, load_npz, load_pickle
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -227,8 +228,7 @@ def read_transf_matrices(path: str | Path) -> dict[str, RecordingTransforms]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing {path} (ships with EgoBody: {TRANSF_FILE})")
-    with path.open("rb") as fh:
-        data = pickle.load(fh)
+    data = load_pickle(path, NUMPY_DATA, what="transform pickle")
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a dict keyed by recording name, got {type(data).__name__}")
     out = {}
@@ -333,19 +333,19 @@ def write_annotation_npz(path: str | Path, fields: Mapping[str, np.ndarray]) -> 
 
 
 def read_annotation_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an annotation npz -> {field: array}. Object arrays (older files) are allowed and converted to str.
+    """Read an annotation npz -> {field: array}. Object arrays (older files) are read with the allow-list unpickler
+    (numpy values and plain Python values only) and converted to str.
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file. UnsafeFileError: an object array names a class that is not allowed.
+        ValueError: not a readable npz file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing annotation file {path}")
-    with np.load(path, allow_pickle=True) as data:
-        out = {}
-        for key in data.files:
-            arr = data[key]
-            if arr.dtype == object:
-                arr = np.asarray([str(v) for v in arr.tolist()]) if arr.ndim else np.asarray(str(arr))
-            out[key] = arr
+    out = {}
+    for key, arr in load_npz(path, what="annotation npz", objects=NUMPY_DATA).items():
+        if arr.dtype == object:
+            arr = np.asarray([str(v) for v in arr.tolist()]) if arr.ndim else np.asarray(str(arr))
+        out[key] = arr
     return out

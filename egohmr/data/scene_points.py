@@ -19,13 +19,13 @@ Chains (column vectors, ``egobody_format``): ``P_pv = ADD_TRANS @ world2pv @ kin
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from egohmr.data import egobody_format as ebf
 from egohmr.data.egobody_format import parse_imgname
+from egohmr.safe_load import NUMPY_DATA, load_pickle
 
 __all__ = [
     "S1_MAP_FILE",
@@ -163,10 +163,8 @@ class SceneS1Store:
     def _load(self) -> None:
         if self._pid == os.getpid():
             return
-        with self.map_path.open("rb") as fh:
-            raw_map = pickle.load(fh)
-        with self.pcd_path.open("rb") as fh:
-            raw_pcd = pickle.load(fh)
+        raw_map = load_pickle(self.map_path, NUMPY_DATA, what="stage-1 scene pickle")
+        raw_pcd = load_pickle(self.pcd_path, NUMPY_DATA, what="stage-1 scene pickle")
         for path, obj in ((self.map_path, raw_map), (self.pcd_path, raw_pcd)):
             if not isinstance(obj, dict):
                 raise ValueError(f"{path}: expected a dict, got {type(obj).__name__}")

@@ -8,8 +8,8 @@
   `contact_ratio_list` (N, S), `pred_cam_full_list` (N, 3; absent if run without stage 1), `gt_cam_full_list` (N, 3).
 - Official stage 1 (`output_prohmr_scene_<id>/results.pkl`): `{'pred_cam_full_list': float32 (N, 3)}`.
 
-Writes are atomic (temporary file in the same folder, then `os.replace`). Pickles are read with an unpickler that only
-rebuilds numpy arrays and plain containers.
+Writes are atomic (temporary file in the same folder, then `os.replace`). Pickles are read with the allow-list unpickler
+of `egohmr.safe_load` (numpy arrays and plain containers only).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from egohmr.constants import NUM_BETAS, NUM_BODY_JOINTS
 from egohmr.files import atomic_open
+from egohmr.safe_load import NUMPY_DATA, load_pickle
 
 OURS_KEYS: tuple[str, ...] = (
     "pred_betas",
@@ -168,40 +169,10 @@ def read_results(path: str | Path) -> PredictionResults:
 
 
 # -------------------------------------------------------------------------------------------------- pickles
-_ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-        ("builtins", "bytearray"),
-        ("collections", "OrderedDict"),
-    }
-)
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickler that only rebuilds numpy arrays, scalars and plain containers (no arbitrary code)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_GLOBALS or (module == "numpy" and name.endswith("DType")):
-            return super().find_class(module, name)
-        if module.startswith("numpy.dtypes") or (module == "numpy" and name in ("float32", "float64", "int64")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are expected")
-
-
 def _load_pickle(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"results file not found: {path}")
-    try:
-        with path.open("rb") as fh:
-            data = _ArrayUnpickler(fh, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path}: not a readable results pickle ({err})") from err
+    data = load_pickle(path, NUMPY_DATA, what="results pickle")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict of arrays, got {type(data).__name__}")
     return data

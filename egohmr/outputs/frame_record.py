@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from egohmr.files import atomic_open
+from egohmr.safe_load import refuse_npz_objects
 
 __all__ = [
     "FORMAT_VERSION",
@@ -254,6 +255,7 @@ def load_frame_record(path: str | os.PathLike[str]) -> FrameRecord:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"frame record {path} not found")
+    refuse_npz_objects(path, "frame record")
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:

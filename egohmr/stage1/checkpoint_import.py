@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import pickle
-import types
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +23,7 @@ import torch
 from torch import nn
 
 from egohmr.config.core import config_from_dict
+from egohmr.safe_load import read_torch_file
 from egohmr.stage1.config import CHECKPOINT_KIND, Stage1Config, official_preset
 from egohmr.stage1.model import ProHMRScene
 from egohmr.train.checkpoint import CheckpointError, KeyMismatch, load_checkpoint, report_key_mismatch
@@ -69,54 +67,15 @@ class ImportReport:
 
 
 # ------------------------------------------------------------------------------------------------ reading files
-class _Opaque(dict):
-    """Stand-in for a class that is not importable here (e.g. yacs CfgNode in a Lightning file's hyper-parameters)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-
-    def __setstate__(self, state: Any) -> None:
-        self["__state__"] = state
-
-
-class _TolerantUnpickler(pickle.Unpickler):
-    """Rebuilds torch/numpy/builtin objects; any other class becomes `_Opaque` (its code is never run)."""
-
-    _TRUSTED = ("torch", "collections", "numpy", "builtins", "_codecs", "copyreg")
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] in self._TRUSTED:
-            return super().find_class(module, name)
-        return _Opaque
-
-
-_TOLERANT_PICKLE = types.SimpleNamespace(Unpickler=_TolerantUnpickler, load=pickle.load, __name__="egohmr_tolerant")
-
-
 def read_state_dict_file(path: str | Path) -> Any:
-    """Load a `.pt`/`.ckpt` file onto the CPU: tensors-only files with `weights_only=True`; Lightning files (with
-    pickled hyper-parameters) with an unpickler that replaces unknown classes by inert placeholders.
+    """Load a `.pt`/`.ckpt` file onto the CPU as data only (`egohmr.safe_load.read_torch_file`): tensors-only files
+    with `weights_only=True`, Lightning files (pickled hyper-parameters) through an allow-list unpickler.
 
     Raises:
         FileNotFoundError: no such file. CheckpointError: truncated, corrupt or not a PyTorch file.
+        UnsafeFileError: the file names a class or function that checkpoints do not hold.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(
-            f"{path} ({path.stat().st_size} bytes) is not a PyTorch checkpoint: truncated, corrupt or another format"
-        )
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path} is corrupt or truncated: {type(err).__name__}: {err}") from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_TOLERANT_PICKLE)
-    except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
-        raise CheckpointError(f"{path} could not be read: {type(err).__name__}: {err}") from None
+    return read_torch_file(path)
 
 
 def detect_checkpoint(data: Any) -> CheckpointType:

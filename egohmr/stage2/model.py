@@ -374,12 +374,13 @@ def import_official_stage2(
             do not fit.
     """
     from egohmr.data.stats import STATS_FILE, load_pose_stats
+    from egohmr.safe_load import read_torch_file
     from egohmr.train import load_state_dict_checked
 
     checkpoint_path = Path(checkpoint_path)
     if not checkpoint_path.is_file():
         raise FileNotFoundError(f"official stage-2 checkpoint not found: {checkpoint_path}")
-    data = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    data = read_torch_file(checkpoint_path)
     if not isinstance(data, Mapping) or "state_dict" not in data:
         raise ValueError(f"{checkpoint_path}: not an official EgoHMR checkpoint (no 'state_dict' key)")
     if stats_path is None:

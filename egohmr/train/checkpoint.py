@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from egohmr.files import atomic_torch_save
+from egohmr.safe_load import CheckpointError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -64,10 +65,6 @@ IMPORTER_HINTS: dict[str, str] = {
     "(see docs/training.md, 'Official checkpoints')",
 }
 """What to tell a user who passes a foreign file, by file type. The stage modules own the importers."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is corrupt, foreign, of another kind or of an unsupported version."""
 
 
 @dataclasses.dataclass

@@ -18,13 +18,7 @@ from egohmr.stage1.discriminator import PoseDiscriminator
 from egohmr.stage1.model import ProHMRScene
 from egohmr.train.checkpoint import CheckpointError, build_checkpoint, save_checkpoint
 from tests.golden_recipe import recipe_state_dict
-
-
-class LightningHyperParams:
-    """Stands for a class a Lightning file pickles (e.g. yacs CfgNode); the importer must not need it."""
-
-    def __init__(self) -> None:
-        self.cfg = {"MODEL": {"BACKBONE": "resnet"}}
+from tests.security.payloads import CfgNode, importable
 
 
 def _rows(fixture: dict, prefix: str) -> dict:
@@ -110,7 +104,10 @@ def test_prohmr_lightning_backbone(tmp_path):
     state = {f"backbone.{k}": v for k, v in source.state_dict().items()}
     state["flow.flow._transform.dummy_buffer"] = torch.tensor(1.0)
     path = tmp_path / "checkpoints.pt"
-    torch.save({"state_dict": state, "epoch": 3, "hyper_parameters": LightningHyperParams()}, path)
+    with importable(CfgNode):  # ProHMR pickles its yacs config; the importer must not need yacs
+        torch.save(
+            {"state_dict": state, "epoch": 3, "hyper_parameters": {"cfg": CfgNode(MODEL={"BACKBONE": "x"})}}, path
+        )
     target = ResNet50()
     report = load_prohmr_backbone(path, target)
     assert report.ok
