@@ -103,7 +103,7 @@ def check_dataset_layout(root: str | Path) -> list[Finding]:
 
 def check_checkpoint(path: str | Path) -> list[Finding]:
     """Which stage and kind a checkpoint file is (ours, shipped, official), without running any of its code."""
-    from egohmr.stage1.checkpoint_import import detect_checkpoint, read_state_dict_file
+    from egohmr.train.checkpoint_files import detect_checkpoint, read_state_dict_file
 
     path = Path(path)
     try:

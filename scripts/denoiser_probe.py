@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
-from egohmr.stage2.model import load_stage2_checkpoint
+from egohmr.stage2 import checkpoint as stage2_checkpoint
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     parser.add_argument("--frames", type=int, default=10, help="frames, spread evenly over the split")
     args = parser.parse_args()
-    model, cfg = load_stage2_checkpoint(args.checkpoint)
+    model, cfg = stage2_checkpoint.load(args.checkpoint)
     model.eval()
     dataset = EgoBodyDataset(
         EgoBodyDataOptions(

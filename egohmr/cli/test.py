@@ -1,25 +1,24 @@
-"""`egohmr test {stage1,stage2}`: run a trained checkpoint on a split, print metrics and write results files.
+"""`egohmr test {stage1,stage2}`: run a checkpoint on a split, print metrics and write results files.
 
 Examples::
 
     egohmr test stage1 --checkpoint outputs/stage1_cpu/best.pt --dataset /tmp/synth_s1 --out outputs/s1_test
     egohmr test stage1 --checkpoint checkpoints_egohmr/53618/best_model.pt --dataset /data/egobody_release \\
         --body-model data/smpl --num-samples 5 --out output_prohmr_scene_53618
+    egohmr test stage2 --checkpoint RUN/best.pt --dataset DATA --scene-dir CUBES_FROM_PRED \\
+        --stage1-results S1/results.pkl --num-samples 5 --sampler ddpm --steps 50 --fuse --guidance --out OUT
+    torchrun --nproc_per_node 4 -m egohmr.cli.main test stage2 ...same flags...     # shards over 4 processes
 
-Each stage registers a runner in `STAGE_RUNNERS`; stage 2's lives in `egohmr.stage2`.
+Checkpoints are ours (training or shipped) or the official files, told apart by their content. The stage-2 sampling
+flags default to the checkpoint's `test` settings (`Stage2TestConfig`).
 """
 
 from __future__ import annotations
 
 import argparse
-
-from egohmr.cli.stages import StageEntry, register_stages
-
-STAGES: dict[str, StageEntry] = {
-    "stage1": ("egohmr.cli.test", "add_stage1_arguments", "run_stage1"),
-    "stage2": ("egohmr.stage2.test", "add_test_arguments", "run_test"),
-}
-"""Test entry point of each stage."""
+import dataclasses
+from pathlib import Path
+from typing import Any
 
 HELPS = {
     "stage1": "test stage 1: metrics of the mode sample, mean baseline, results.pkl for stage 2",
@@ -31,9 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "test", help="test a stage-1 or stage-2 checkpoint on a split", description="Test a stage."
     )
-    register_stages(p, STAGES, "testing", HELPS)
+    stages = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, add, run in (
+        ("stage1", add_stage1_arguments, run_stage1),
+        ("stage2", add_stage2_arguments, run_stage2),
+    ):
+        sp = stages.add_parser(stage, help=HELPS[stage], description=HELPS[stage])
+        add(sp)
+        sp.set_defaults(func=run)
 
 
+# ------------------------------------------------------------------------------------------------ stage 1
 def add_stage1_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `egohmr test stage1`."""
     p.add_argument("--checkpoint", required=True, help="our checkpoint (best.pt/last.pt) or the official best_model.pt")
@@ -50,13 +57,13 @@ def add_stage1_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the mean-pose/mean-translation baseline")
 
 
-def run_stage1(args: argparse.Namespace) -> int:
-    from egohmr.stage1.test import REPORTED_METRICS, test_stage1
+def stage1_test_run(args: argparse.Namespace) -> Any:
+    """The `Stage1TestRun` of the flags."""
+    from egohmr.stage1.evaluation import Stage1TestRun
 
     if args.num_samples is not None and args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
-    result = test_stage1(
-        checkpoint=args.checkpoint,
+    return Stage1TestRun(
         dataset_root=args.dataset,
         out_dir=args.out,
         split=args.split,
@@ -69,11 +76,143 @@ def run_stage1(args: argparse.Namespace) -> int:
         device=args.device,
         baseline=not args.no_baseline,
     )
+
+
+def run_stage1(args: argparse.Namespace) -> int:
+    from egohmr.stage1 import checkpoint, evaluation
+
+    run = stage1_test_run(args)
+    result = evaluation.evaluate(checkpoint.load_with_source(args.checkpoint), run)
     print(f"stage 1, {result.num_frames} {args.split} frames (mode sample):")
     print(f"{'metric':<16}{'model':>12}{'mean baseline':>16}")
-    for name in REPORTED_METRICS:
+    for name in evaluation.REPORTED_METRICS:
         base = result.baseline_metrics.get(name)
         base_text = f"{base:16.1f}" if base is not None else f"{'-':>16}"
         print(f"{name:<16}{result.metrics[name]:12.1f}{base_text}")
     print(f"wrote {result.results_pkl}, {result.predictions_npz}, {result.metrics_json}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ stage 2
+def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `egohmr test stage2`; the sampling flags default to the checkpoint's `test.*` (None here)."""
+    add = parser.add_argument
+    add("--checkpoint", type=Path, required=True, help="stage-2 checkpoint (ours or official)")
+    add("--dataset", type=Path, required=True, help="EgoBody root")
+    add("--split", default="test", choices=("train", "val", "test"))
+    add("--scene-dir", type=Path, required=True, help="stage-2 cubes around the stage-1 translation")
+    add("--stage1-results", type=Path, required=True, help="stage-1 results.pkl of the split")
+    add(
+        "--translation",
+        default="stage1",
+        choices=("stage1", "gt"),
+        help="body translation that conditions stage 2 and places its bodies: stage1 (official) or gt (diagnostic: "
+        "separates pose errors from translation errors)",
+    )
+    default = "default: the checkpoint's test.{}"
+    add("--num-samples", type=int, default=None, help=f"samples per image ({default.format('num_samples')})")
+    add("--sampler", default=None, choices=("ddpm", "ddim"), help=default.format("sampler"))
+    add("--steps", type=int, default=None, help=f"denoising steps, ddpm 50 official, ddim 5 = ddim5 "
+        f"({default.format('spacing')})")  # fmt: skip
+    add(
+        "--fuse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"diffuse_fuse ({default.format('diffuse_fuse')})",
+    )
+    add(
+        "--guidance",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"collision guidance ({default.format('guidance.enabled')})",
+    )
+    add("--guidance-weight", type=float, default=None, help=default.format("guidance.weight"))
+    add("--return-mode", default=None, choices=("official", "final"), help=default.format("return_mode"))
+    add(
+        "--visible-noise-scale",
+        type=float,
+        default=None,
+        help=f"sampling noise factor on visible joints ({default.format('visible_noise_scale')})",
+    )
+    add("--mode", default=None, choices=("fast", "reference"), help=default.format("mode"))
+    add("--batch-size", type=int, default=None, help=f"images per batch ({default.format('batch_size')})")
+    add("--seed", type=int, default=None, help=default.format("seed"))
+    add("--chunk-size", type=int, default=64, help="frames per chunk file (resume granularity)")
+    add("--workers", type=int, default=0, help="DataLoader workers")
+    add("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add("--body", default=None, help="body model source for guidance and metrics (default: config)")
+    add("--metric-mode", default="corrected", choices=("corrected", "official"))
+    add("--inside-test", default="fast_winding_number", choices=("fast_winding_number", "exact", "trimesh"))
+    add("--no-collision", action="store_true", help="skip collision/contact metrics")
+    add("--out", type=Path, required=True, help="output folder")
+
+
+def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timesteps: int) -> Any:
+    """`Stage2TestConfig` of the flags: `base` (the checkpoint's `test`) with every given flag replacing its field.
+
+    Args:
+        args: parsed `egohmr test stage2` flags.
+        base: the checkpoint's `Stage2TestConfig`.
+        num_train_timesteps: T of the checkpoint's schedule (turns `--steps` into a respacing).
+    """
+    from egohmr.diffusion.spacing import spacing_for
+
+    given = {
+        "num_samples": args.num_samples,
+        "sampler": args.sampler,
+        "diffuse_fuse": args.fuse,
+        "return_mode": args.return_mode,
+        "visible_noise_scale": args.visible_noise_scale,
+        "mode": args.mode,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+    }
+    settings = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+    if args.steps is not None:
+        settings = dataclasses.replace(settings, spacing=spacing_for(settings.sampler, args.steps, num_train_timesteps))
+    guidance = {"enabled": args.guidance, "weight": args.guidance_weight}
+    guidance = {k: v for k, v in guidance.items() if v is not None}
+    return dataclasses.replace(settings, guidance=dataclasses.replace(settings.guidance, **guidance))
+
+
+def stage2_test_run(args: argparse.Namespace) -> Any:
+    """The `Stage2TestRun` of the flags."""
+    from egohmr.stage2.evaluation import Stage2TestRun
+
+    return Stage2TestRun(
+        dataset_root=args.dataset,
+        scene_dir=args.scene_dir,
+        stage1_results=args.stage1_results,
+        out_dir=args.out,
+        split=args.split,
+        translation=args.translation,
+        chunk_size=args.chunk_size,
+        num_workers=args.workers,
+        device=args.device,
+        body=args.body,
+        metric_mode=args.metric_mode,
+        inside_test=args.inside_test,
+        collision=not args.no_collision,
+    )
+
+
+def run_stage2(args: argparse.Namespace) -> int:
+    from egohmr.stage2 import checkpoint, evaluation
+
+    loaded = checkpoint.load_with_source(args.checkpoint)
+    num_train_timesteps = loaded.cfg.schedule.num_train_timesteps
+    settings = stage2_test_settings(args, loaded.cfg.test, num_train_timesteps)
+    result = evaluation.evaluate(loaded, stage2_test_run(args), settings)
+    if result.metrics is None:  # not rank 0: the merge and the metrics are rank 0's
+        return 0
+    m = result.metrics
+    steps = evaluation.num_steps(settings, num_train_timesteps)
+    flags = f"{' fuse' if settings.diffuse_fuse else ''}{' guidance' if settings.guidance.enabled else ''}"
+    print(
+        f"stage 2 [{settings.sampler}-{steps}{flags}, {settings.num_samples} samples, {result.num_frames} frames]: "
+        f"MPJPE vis {m['mpjpe_vis_mm']:.1f} mm, best-of-{settings.num_samples} invis {m['min_mpjpe_invis_mm']:.1f} mm, "
+        f"mean invis {m['mpjpe_invis_mm']:.1f} mm, APD {m.get('apd_joints_mm', float('nan')):.1f} mm, "
+        f"collision {m['collision_ratio']:.4f}, contact {m['contact_ratio']:.3f}, {m['seconds_per_image']:.2f} s/image"
+    )
+    print(f"results and metrics written to {result.out_dir}")
     return 0

@@ -1,26 +1,20 @@
-"""`egohmr train {stage1,stage2}`: resolve the config and run the stage's training.
+"""`egohmr train {stage1,stage2}`: resolve the stage's config and run its training.
 
 Examples::
 
     egohmr train stage1 --config cpu --set data.root=/tmp/synth_s1
     egohmr train stage1 --config official --set data.root=/data/egobody_release model.prohmr_checkpoint=ckpt.pt
     egohmr train stage1 --config configs/stage1_cpu.yaml --out outputs/s1 --resume
+    egohmr train stage2 --config cpu --set data.root=DATA --out RUN                     # ~30 min on 2 CPU cores
     torchrun --nproc_per_node 4 -m egohmr.cli.main train stage1 --config official
 
-Stages plug in through `STAGES` (module, add-arguments function, run function); stage 2's lives in `egohmr.stage2`.
+Both stages take the same flags; `--config` names a preset (official, cpu) or a YAML override file, `--set` and the
+other flags override config fields (flags win).
 """
 
 from __future__ import annotations
 
 import argparse
-
-from egohmr.cli.stages import StageEntry, add_run_arguments, register_stages
-
-STAGES: dict[str, StageEntry] = {
-    "stage1": ("egohmr.cli.train", "add_stage1_arguments", "run_stage1"),
-    "stage2": ("egohmr.stage2.train", "add_train_arguments", "run_train"),
-}
-"""Training entry point of each stage."""
 
 HELPS = {
     "stage1": "train stage 1 (ProHMR-scene: image + scene -> pose samples and body translation)",
@@ -30,12 +24,29 @@ HELPS = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train stage 1 or stage 2", description="Train a stage.")
-    register_stages(p, STAGES, "training", HELPS)
+    stages = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for stage, run in (("stage1", run_stage1), ("stage2", run_stage2)):
+        sp = stages.add_parser(stage, help=HELPS[stage], description=HELPS[stage])
+        add_run_arguments(sp)
+        sp.set_defaults(func=run)
 
 
-def add_stage1_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of `egohmr train stage1`."""
-    add_run_arguments(p)
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of `egohmr train stage1` and `egohmr train stage2`."""
+    p.add_argument("--config", default="official", help="preset (official, cpu) or YAML override file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config fields, e.g. --set train.max_steps=100 data.root=/data (repeatable)",
+    )
+    p.add_argument("--out", default=None, help="run folder (sets train.out_dir)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run folder from its last.pt")
+    p.add_argument("--seed", type=int, default=None, help="seed of the run (sets train.seed)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="sets train.device")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:
@@ -52,16 +63,28 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 
 def run_stage1(args: argparse.Namespace) -> int:
     """Resolve `Stage1Config`, seed, train, print where the run went."""
-    from egohmr.stage1.config import load_stage1_config
-    from egohmr.stage1.train import train_stage1
+    from egohmr.stage1 import config, train
     from egohmr.train import seed_everything
 
-    cfg = load_stage1_config(args.config, overrides_from_args(args))
+    cfg = config.load_stage1_config(args.config, overrides_from_args(args))
     seed_everything(cfg.train.seed)  # model construction draws from the global RNG
-    result = train_stage1(cfg, resume=args.resume)
+    result = train.train(cfg, resume=args.resume)
     print(f"stage 1: step {result.step}, run folder {result.run_dir}")
     if result.best_checkpoint is not None:
         best = f"best {cfg.train.best_metric} = {result.best_value:.5g} at step {result.best_step}"
         print(f"{best}: {result.best_checkpoint}")
     print(f"last checkpoint: {result.last_checkpoint} ({result.samples_per_s:.1f} samples/s)")
+    return 0
+
+
+def run_stage2(args: argparse.Namespace) -> int:
+    """Resolve `Stage2Config`, seed, train, print the best validation value and the run folder."""
+    from egohmr.stage2 import config, train
+    from egohmr.train import seed_everything
+
+    cfg = config.load_stage2_config(args.config, overrides_from_args(args))
+    seed_everything(cfg.train.seed)  # model construction draws from the global RNG
+    result = train.train(cfg, resume=args.resume)
+    print(f"stage 2 trained to step {result.step}; best {cfg.train.best_metric} = {result.best_value} "
+          f"(step {result.best_step}); run folder {result.run_dir}")  # fmt: skip
     return 0

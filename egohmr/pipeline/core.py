@@ -168,7 +168,7 @@ class EgoHMRPipeline:
             self.stage2.cfg = dataclasses.replace(
                 cfg, test=dataclasses.replace(cfg.test, guidance=dataclasses.replace(cfg.test.guidance, enabled=True))
             )
-            self._guidance[True] = build_guidance(self.stage2)
+            self._guidance[True] = build_guidance(self.stage2, self.stage2.cfg.test)
         return self._guidance[True]
 
     # ------------------------------------------------------------------------------------------------ call
@@ -212,7 +212,7 @@ class EgoHMRPipeline:
         """
         import time
 
-        from egohmr.stage2.test import spacing_for
+        from egohmr.diffusion.spacing import spacing_for
 
         img = I.check_image(image)
         height, width = img.shape[:2]

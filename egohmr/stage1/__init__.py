@@ -1,14 +1,16 @@
 """Stage 1 "ProHMR-scene" (reference-egohmr.md section 2; docs/stage1.md).
 
-Modules, one job each:
+The same face as `egohmr.stage2`:
 
-- `config`: `Stage1Config` (model, loss weights, data, train) and the `official` / `cpu` presets.
-- `model`: `ProHMRScene` (backbone + ResNet-PointNet + conditional flow + head), `Stage1Output`, `build_context`.
-- `losses`: the loss terms as pure functions and their weighted combination.
-- `objective`: training / validation steps, ActNorm initialisation, the optional adversarial prior's update.
-- `discriminator`: the HMR pose discriminator and the CMU mocap reader.
-- `data`: stage-1 items (scene-point subsets, cached image features), input checks.
-- `features`: cached image features of a frozen backbone.
-- `checkpoint_import`: our checkpoints, the official stage-1 file, ProHMR backbone initialisation.
-- `train`: `train_stage1(cfg)`; `test`: `test_stage1(...)`; `baseline`: the mean-pose / mean-translation baseline.
+- `config`: `Stage1Config` (model, loss weights, data, train; validated when built), the `official` / `cpu` presets,
+  `load_stage1_config`.
+- `model`: `ProHMRScene` (backbone + ResNet-PointNet + conditional flow + head) with its training and validation
+  steps, `Stage1Output`, `build_context`.
+- `checkpoint`: `load(path) -> (model, cfg)` for our, shipped and official files; `export`; the official-weight and
+  ProHMR-backbone importers.
+- `train`: `train(cfg) -> TrainResult`.
+- `evaluation`: `evaluate(loaded, run) -> Stage1TestResult` (metrics, mean baseline, results.pkl for stage 2).
+
+Helpers: `losses` (loss terms as pure functions), `discriminator` (HMR pose discriminator, mocap reader, the adversarial
+prior's update), `data` (stage-1 items, input checks), `baseline` (the mean-pose / mean-translation baseline).
 """

@@ -47,7 +47,7 @@ class Stage1ModelConfig:
     freeze_backbone: bool = False
     """Keep the backbone fixed (eval-mode BatchNorm, no gradients)."""
     cached_features: bool = False
-    """Train on image features computed once per crop by `egohmr.stage1.features` (needs `freeze_backbone`;
+    """Train on image features computed once per crop by `egohmr.data.feature_cache` (needs `freeze_backbone`;
     no image augmentation then)."""
     prohmr_checkpoint: str | None = None
     """ProHMR `checkpoints.pt` (Lightning) whose `backbone.*` weights initialise the backbone (official training)."""
@@ -185,6 +185,43 @@ class Stage1Config:
     data: Stage1DataConfig = dataclasses.field(default_factory=Stage1DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=lambda: OFFICIAL_STAGE1_TRAIN)
 
+    def __post_init__(self) -> None:
+        """Check cross-field constraints.
+
+        Raises:
+            ConfigError: naming the field, the value and the fix.
+        """
+        validate_train_config(self.train)
+        m = self.model
+        if m.cached_features and not m.freeze_backbone:
+            raise ConfigError(
+                "model.cached_features=true needs model.freeze_backbone=true "
+                "(cached features come from a fixed backbone)"
+            )
+        if m.backbone_pretrained and m.backbone == "resnet50":
+            raise ConfigError(
+                "model.backbone_pretrained=true is only available for efficientnet_lite0; for resnet50 set "
+                "model.prohmr_checkpoint to ProHMR's checkpoints.pt"
+            )
+        if m.num_train_samples < 1 or m.num_test_samples < 1:
+            raise ConfigError(
+                f"model.num_train_samples and model.num_test_samples must be >= 1, got {m.num_train_samples}, "
+                f"{m.num_test_samples}"
+            )
+        if m.num_scene_points < 1:
+            raise ConfigError(f"model.num_scene_points must be >= 1, got {m.num_scene_points}")
+        if m.flow_num_layers < 1 or m.flow_blocks_per_layer < 1 or m.scene_num_blocks < 1:
+            raise ConfigError(
+                "model.flow_num_layers, model.flow_blocks_per_layer and model.scene_num_blocks must be >= 1"
+            )
+        if not 0.0 <= m.flow_dropout < 1.0:
+            raise ConfigError(f"model.flow_dropout must be in [0, 1), got {m.flow_dropout}")
+        negative = [f.name for f in dataclasses.fields(self.loss) if getattr(self.loss, f.name) < 0]
+        if negative:
+            raise ConfigError(f"loss weights must be >= 0, got negative {negative}")
+        if self.data.val_spacing < 1:
+            raise ConfigError(f"data.val_spacing must be >= 1, got {self.data.val_spacing}")
+
 
 def official_preset() -> Stage1Config:
     """Paper settings: ResNet-50 (ProHMR init when given), 20,000 points, flow 144/1024/4 layers/2 blocks, context
@@ -234,43 +271,8 @@ PRESETS = {"official": official_preset, "cpu": cpu_preset}
 """Named presets for `--config`."""
 
 
-def validate_stage1_config(cfg: Stage1Config) -> None:
-    """Check cross-field constraints.
-
-    Raises:
-        ConfigError: naming the field, the value and the fix.
-    """
-    validate_train_config(cfg.train)
-    m = cfg.model
-    if m.cached_features and not m.freeze_backbone:
-        raise ConfigError(
-            "model.cached_features=true needs model.freeze_backbone=true (cached features come from a fixed backbone)"
-        )
-    if m.backbone_pretrained and m.backbone == "resnet50":
-        raise ConfigError(
-            "model.backbone_pretrained=true is only available for efficientnet_lite0; for resnet50 set "
-            "model.prohmr_checkpoint to ProHMR's checkpoints.pt"
-        )
-    if m.num_train_samples < 1 or m.num_test_samples < 1:
-        raise ConfigError(
-            f"model.num_train_samples and model.num_test_samples must be >= 1, got {m.num_train_samples}, "
-            f"{m.num_test_samples}"
-        )
-    if m.num_scene_points < 1:
-        raise ConfigError(f"model.num_scene_points must be >= 1, got {m.num_scene_points}")
-    if m.flow_num_layers < 1 or m.flow_blocks_per_layer < 1 or m.scene_num_blocks < 1:
-        raise ConfigError("model.flow_num_layers, model.flow_blocks_per_layer and model.scene_num_blocks must be >= 1")
-    if not 0.0 <= m.flow_dropout < 1.0:
-        raise ConfigError(f"model.flow_dropout must be in [0, 1), got {m.flow_dropout}")
-    negative = [f.name for f in dataclasses.fields(cfg.loss) if getattr(cfg.loss, f.name) < 0]
-    if negative:
-        raise ConfigError(f"loss weights must be >= 0, got negative {negative}")
-    if cfg.data.val_spacing < 1:
-        raise ConfigError(f"data.val_spacing must be >= 1, got {cfg.data.val_spacing}")
-
-
 def load_stage1_config(source: str | Path | None = None, overrides: Sequence[str] = ()) -> Stage1Config:
-    """Resolve a stage-1 config from a preset name or YAML file plus `key.path=value` overrides, and validate it.
+    """Resolve a stage-1 config from a preset name or YAML file plus `key.path=value` overrides (validated when built).
 
     Args:
         source: "official", "cpu", a YAML override file (may start from a preset with `preset: NAME`) or None
@@ -281,6 +283,4 @@ def load_stage1_config(source: str | Path | None = None, overrides: Sequence[str
         ConfigError: unknown key, wrong type or a value out of range. FileNotFoundError: missing YAML file.
     """
     presets = {name: make() for name, make in PRESETS.items()}
-    cfg = load_config(Stage1Config, source, overrides, presets=presets)
-    validate_stage1_config(cfg)
-    return cfg
+    return load_config(Stage1Config, source, overrides, presets=presets)

@@ -1,9 +1,9 @@
-"""Stage-1 datasets: `EgoBodyDataset` samples with scene points subsampled and, optionally, cached image features.
+"""Stage-1 datasets: `EgoBodyDataset` samples with scene points subsampled.
 
-`Stage1Items` wraps an `EgoBodyDataset` (stage 1) and
-- keeps `num_scene_points` of the stored scene points, drawn without replacement by a generator seeded with
-  (seed, frame row) for evaluation, or (seed, epoch, frame row) for training, so every epoch sees another subset;
-- replaces `img_crop` by `img_feat` (D_img,) float32 when a feature array (egohmr.stage1.features) is given.
+`Stage1Items` wraps an `EgoBodyDataset` (stage 1) and keeps `num_scene_points` of the stored scene points, drawn
+without replacement by a generator seeded with (seed, frame row) for evaluation, or (seed, epoch, frame row) for
+training, so every epoch sees another subset. Cached image features are added on top by
+`egohmr.data.feature_cache.CachedFeatureDataset`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class Stage1Items(Dataset):
         num_scene_points: points kept per frame (all when >= the stored count).
         seed: seed of the point subsets.
         vary_with_epoch: draw a new subset each epoch (training).
-        features: optional (N, D_img) float32 image features in `base` order.
     """
 
     def __init__(
@@ -38,15 +37,11 @@ class Stage1Items(Dataset):
         num_scene_points: int,
         seed: int = 0,
         vary_with_epoch: bool = False,
-        features: np.ndarray | None = None,
     ) -> None:
-        if features is not None and features.shape[0] != len(base):
-            raise ValueError(f"features have {features.shape[0]} rows, the dataset {len(base)} frames")
         self.base = base
         self.num_scene_points = num_scene_points
         self.seed = seed
         self.vary_with_epoch = vary_with_epoch
-        self.features = features
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -66,9 +61,6 @@ class Stage1Items(Dataset):
             rng = np.random.default_rng(key)
             keep = np.sort(rng.choice(points.shape[0], self.num_scene_points, replace=False))
             sample["scene_points_pv"] = points[torch.from_numpy(keep)]
-        if self.features is not None:
-            sample.pop("img_crop", None)
-            sample["img_feat"] = torch.from_numpy(self.features[i])
         return sample
 
 

@@ -2,7 +2,7 @@
 
 ::
 
-    img_crop (B,3,224,224) --backbone--> img_feat (B,D_img)        [or cached img_feat from egohmr.stage1.features]
+    img_crop (B,3,224,224) --backbone--> img_feat (B,D_img)        [or cached img_feat, egohmr.data.feature_cache]
     scene_points_pv (B,P,3) --scene_enc (ResNet-PointNet)--> scene_feat (B,D_scene)
     context (B,C) = [cx/fx, cy/fx | bcx/fx, bcy/fx, b/fx | fx/1500 | img_feat | scene_feat]
     flow (SMPLFlow): mode (z=0) + S-1 samples of 24x6D pose, FC head: betas, crop camera [s, tx, ty]
@@ -10,9 +10,14 @@
 
 The module's state-dict keys follow the official checkpoint (`initialized`, `backbone.*`, `flow.*`, `scene_enc.*`,
 `discriminator.*`); body models used by the losses are attached with non-persistent buffers, so they never enter a
-checkpoint (the official file also stores `smpl*` keys, which the importer drops). Training hooks for
-`egohmr.train.train` (`training_step`, `validation_step`, `on_train_start`, `auxiliary_step`) live in
-`egohmr.stage1.objective` and are bound here.
+checkpoint (the official file also stores `smpl*` keys, which the importer drops).
+
+Training and validation steps (the hooks of `egohmr.train.train`) follow the official `compute_loss`
+(reference-egohmr.md section 2): the mode and `num_train_samples - 1` random samples are drawn with gradients; the NLL
+uses the GT pose plus N(0, 0.005^2) noise; joints and vertices come from the neutral body for the predictions and the
+gendered body for the GT mesh; the 3D joint targets are the annotation's `joints3d_pv`. The optional adversarial prior
+(`egohmr.stage1.discriminator.AdversarialPrior`, trained on CMU mocap with its own AdamW) runs only when
+`model.mocap_path` is configured.
 """
 
 from __future__ import annotations
@@ -20,25 +25,29 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from egohmr.geometry.cameras import crop_cam_to_full_transl
-from egohmr.geometry.rotations import rot6d_to_rotmat
+from egohmr.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
 from egohmr.models import build_backbone
 from egohmr.models.flow import SMPLFlow
 from egohmr.models.scene_encoder import ResnetPointnet
-from egohmr.stage1 import objective
+from egohmr.stage1 import losses as L
 from egohmr.stage1.config import LossWeights, Stage1ModelConfig
-from egohmr.stage1.discriminator import PoseDiscriminator
+from egohmr.stage1.discriminator import AdversarialPrior, PoseDiscriminator
 
-__all__ = ["ProHMRScene", "Stage1Output", "build_context"]
+__all__ = ["ProHMRScene", "Stage1Output", "build_context", "gt_pose_6d", "gt_pose_rotmat"]
 
 logger = logging.getLogger(__name__)
 
 NUM_POSE_JOINTS = 24
 POSE_DIM = NUM_POSE_JOINTS * 6
+INIT_NOISE_STD_MIN = 1e-3
+"""Least noise std added to the GT poses of the ActNorm initialisation batch."""
+_BODY_TERMS = ("keypoints_2d_full", "keypoints_3d", "keypoints_3d_full", "v2v")
 
 
 def build_context(
@@ -69,6 +78,28 @@ def build_context(
     fx_norm = (fx / fx_norm_px)[:, None]  # (B, 1)
     parts = [cam_center, bbox_info, fx_norm, img_feat, scene_feat]
     return torch.cat([p.to(img_feat.dtype) for p in parts], dim=1)
+
+
+def gt_pose_rotmat(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """(B, 24, 3, 3) GT rotations: global orientation (PV frame) then the 23 body joints."""
+    return torch.cat([batch["global_orient_pv_rotmat"][:, None], batch["body_pose_rotmat"]], dim=1)
+
+
+def gt_pose_6d(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """(B, 144) GT pose in the flow's "col" 6D layout."""
+    r = gt_pose_rotmat(batch)
+    return rotmat_to_rot6d(r, order="col").reshape(r.shape[0], -1)
+
+
+@dataclasses.dataclass
+class _Bodies:
+    """Posed bodies of the first S' samples (S' = S when a random-sample body term has a weight, else 1)."""
+
+    joints: torch.Tensor  # (B, S', 24, 3) metres, PV axes, no translation
+    vertices: torch.Tensor  # (B, S', V, 3)
+    op25: torch.Tensor  # (B, S', 25, 3)
+    gt_vertices: torch.Tensor  # (B, V, 3) gendered GT mesh, no translation
+    gt_pelvis: torch.Tensor  # (B, 3)
 
 
 @dataclasses.dataclass
@@ -142,6 +173,10 @@ class ProHMRScene(nn.Module):
             out_dim=cfg.scene_feat_dim, hidden_dim=cfg.scene_hidden_dim, num_blocks=cfg.scene_num_blocks
         )
         self.discriminator: PoseDiscriminator | None = PoseDiscriminator() if cfg.mocap_path else None
+        self.adversarial: AdversarialPrior | None = None
+        """Training state of the adversarial prior (with `model.mocap_path`); not part of the state dict."""
+        if self.discriminator is not None and cfg.mocap_path is not None:
+            self.adversarial = AdversarialPrior(self.discriminator, cfg.mocap_path, self.loss_weights.adversarial)
         if cfg.freeze_backbone:
             self.backbone.requires_grad_(False)
         classifier = getattr(self.backbone, "_fc", None)  # EfficientNet's ImageNet classifier: kept, never used
@@ -258,28 +293,129 @@ class ProHMRScene(nn.Module):
         """
         return self.predict(self.context(batch), batch, num_samples, z=z, generator=generator)
 
+    # ------------------------------------------------------------------------------------------------ losses
+    def _require_bodies(self) -> nn.ModuleDict:
+        if self.bodies is None:
+            raise RuntimeError("ProHMRScene has no body models: call attach_body_models(neutral, male, female) first")
+        return self.bodies
+
+    def _pose_bodies(self, batch: Mapping[str, torch.Tensor], out: Stage1Output, num: int) -> _Bodies:
+        bodies = self._require_bodies()
+        b = out.betas.shape[0]
+        rot = out.pose_rotmat[:, :num]  # (B, S', 24, 3, 3)
+        pred = bodies["neutral"](
+            out.betas[:, :num].reshape(b * num, -1), rot[:, :, 0].reshape(-1, 3, 3), rot[:, :, 1:].reshape(-1, 23, 3, 3)
+        )
+        with torch.no_grad():
+            args = (batch["betas"], batch["global_orient_pv_rotmat"], batch["body_pose_rotmat"])
+            male, female = bodies["male"](*args), bodies["female"](*args)
+            is_female = (batch["gender"] == 1)[:, None, None]  # (B, 1, 1)
+            gt_vertices = torch.where(is_female, female.vertices, male.vertices)
+            gt_pelvis = torch.where(is_female[:, 0], female.joints[:, 0], male.joints[:, 0])
+        return _Bodies(
+            joints=pred.joints.reshape(b, num, -1, 3),
+            vertices=pred.vertices.reshape(b, num, -1, 3),
+            op25=pred.openpose25().reshape(b, num, -1, 3),
+            gt_vertices=gt_vertices,
+            gt_pelvis=gt_pelvis,
+        )
+
+    def _terms(self, batch: Mapping[str, torch.Tensor], out: Stage1Output) -> tuple[dict[str, torch.Tensor], _Bodies]:
+        """Per-sample loss terms (B, S or 1) and the posed bodies."""
+        w = self.loss_weights
+        num_samples = out.betas.shape[1]
+        need_exp = any(getattr(w, f"{t}_exp") > 0 for t in _BODY_TERMS)
+        num = num_samples if need_exp else 1
+        bodies = self._pose_bodies(batch, out, num)
+        transl = out.transl_full_pv[:, :num, None, :]  # (B, S', 1, 3)
+        img_size = batch["img_size_px"]  # (B, 2)
+        gt2d = batch["kp2d_op25_full_px"]
+        gt2d_norm = torch.cat([gt2d[..., :2] / img_size[:, None] - 0.5, gt2d[..., 2:]], dim=-1)  # (B, 25, 3)
+        pred2d_norm = L.project_keypoints_full_norm(
+            bodies.op25 + transl, batch["fx"], batch["fy"], batch["cx"], batch["cy"], img_size
+        )
+        gt_rot = gt_pose_rotmat(batch)
+        per_sample = {
+            "orthogonal": L.loss_orthogonal(out.pose_6d),
+            "keypoints_2d_full": L.loss_keypoints_2d_full(pred2d_norm, gt2d_norm),
+            "keypoints_3d": L.loss_keypoints_3d(bodies.joints, batch["joints3d_pv"]),
+            "keypoints_3d_full": L.loss_keypoints_3d_full(bodies.joints + transl, batch["joints3d_pv"]),
+            "v2v": L.loss_v2v(bodies.vertices, bodies.joints[:, :, 0], bodies.gt_vertices, bodies.gt_pelvis),
+            "global_orient": L.loss_global_orient(out.global_orient_rotmat, gt_rot[:, 0]),
+            "body_pose": L.loss_body_pose(out.body_pose_rotmat, gt_rot[:, 1:]),
+            "betas": L.loss_betas(out.betas, batch["betas"]),
+        }
+        return per_sample, bodies
+
     # ------------------------------------------------------------------------------------------------ training
-    # The engine's hooks (egohmr.train.TrainableModel); the maths lives in egohmr.stage1.objective.
+    # The engine's hooks (egohmr.train.TrainableModel).
     def training_step(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        """Weighted stage-1 loss of one batch (`objective.training_step`)."""
-        return objective.training_step(self, batch, step)
+        """Weighted loss of one training batch.
+
+        Returns:
+            {"loss": () total, "loss_<term>[_mode|_exp]": () each term} (egohmr.stage1.losses.combine_losses).
+        """
+        context = self.context(batch)
+        out = self.predict(context, batch, self.cfg.num_train_samples)
+        gt6 = gt_pose_6d(batch)
+        noisy = gt6 + self.cfg.pose_noise_std * torch.randn_like(gt6)  # engine-seeded global RNG (like dropout)
+        scalars = {"nll": L.loss_nll(self.flow.log_prob(noisy, context))}
+        per_sample, _ = self._terms(batch, out)
+        if self.adversarial is not None:
+            b, s = out.betas.shape[:2]
+            fake_pose = out.body_pose_rotmat.reshape(b * s, 23, 3, 3)
+            scalars["adversarial"] = self.adversarial.generator_loss(fake_pose, out.betas.reshape(b * s, -1), b)
+        return L.combine_losses(per_sample, scalars, self.loss_weights)
 
     def validation_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Validation losses and metrics of one batch (`objective.validation_step`)."""
-        return objective.validation_step(self, batch)
+        """Losses (NLL without noise) and mode-sample metrics of one validation batch.
+
+        Returns:
+            Loss terms as in `training_step` plus `mpjpe_mm` (pelvis-aligned), `g_mpjpe_mm` (camera frame) and
+            `transl_err_mm` (mode translation vs GT `transl_pv`), means over the batch.
+        """
+        context = self.context(batch)
+        out = self.predict(context, batch, self.cfg.num_train_samples)
+        scalars = {"nll": L.loss_nll(self.flow.log_prob(gt_pose_6d(batch), context))}
+        per_sample, bodies = self._terms(batch, out)
+        result = L.combine_losses(per_sample, scalars, self.loss_weights)
+        gt_j = batch["joints3d_pv"]
+        pj = bodies.joints[:, 0]  # (B, 24, 3) mode
+        aligned = (pj - pj[:, :1]) - (gt_j - gt_j[:, :1])
+        result["mpjpe_mm"] = 1000.0 * aligned.norm(dim=-1).mean()
+        result["g_mpjpe_mm"] = 1000.0 * (pj + out.transl_full_pv[:, 0, None] - gt_j).norm(dim=-1).mean()
+        result["transl_err_mm"] = 1000.0 * (out.transl_full_pv[:, 0] - batch["transl_pv"]).norm(dim=-1).mean()
+        return result
 
     def on_train_start(self, first_batch: Mapping[str, torch.Tensor]) -> None:
-        """ActNorm data-dependent initialisation from the first batch's GT poses (`objective.on_train_start`)."""
-        objective.on_train_start(self, first_batch)
+        """Data-dependent ActNorm initialisation with the first batch's GT poses (official `initialize`), once.
+
+        The poses carry the same Gaussian noise as the NLL target (at least `INIT_NOISE_STD_MIN`): a 6D entry that is
+        constant over the batch (a hinge joint that only ever bends about one axis, as in the synthetic data, gives
+        exactly constant entries) would otherwise get std 0 and an infinite ActNorm scale.
+        """
+        if bool(self.initialized):
+            return
+        was_training = self.training
+        self.train()
+        with torch.no_grad():
+            gt6 = gt_pose_6d(first_batch)
+            noisy = gt6 + max(self.cfg.pose_noise_std, INIT_NOISE_STD_MIN) * torch.randn_like(gt6)
+            self.flow.log_prob(noisy, self.context(first_batch))
+        self.initialized.fill_(True)
+        self.train(was_training)
+        if self.adversarial is None:
+            logger.info("training without the adversarial pose prior (model.mocap_path is not set)")
 
     def auxiliary_step(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, float]:
-        """Discriminator update of the adversarial prior; no-op without it (`objective.auxiliary_step`)."""
-        return objective.auxiliary_step(self, batch, step)
+        """Discriminator update of the adversarial prior (`AdversarialPrior.update`); no-op without it."""
+        return self.adversarial.update() if self.adversarial is not None else {}
 
-    def train_state_dict(self) -> dict:
-        """Extra training state (discriminator optimizer, mocap RNG) for exact resume."""
-        return objective.train_state_dict(self)
+    def train_state_dict(self) -> dict[str, Any]:
+        """Extra training state (discriminator optimizer, mocap generator) for exact resume; {} without the prior."""
+        return self.adversarial.state_dict() if self.adversarial is not None else {}
 
-    def load_train_state_dict(self, state: dict) -> None:
+    def load_train_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore `train_state_dict`."""
-        objective.load_train_state_dict(self, state)
+        if self.adversarial is not None and state:
+            self.adversarial.load_state_dict(state)

@@ -1,4 +1,4 @@
-"""`train_stage1(cfg)`: build the stage-1 model and datasets, then run the shared engine (`egohmr.train.train`).
+"""`train(cfg)`: build the stage-1 model and datasets, then run the shared engine (`egohmr.train.train`).
 
 Steps: body models for the losses -> `ProHMRScene` (ProHMR backbone initialisation when configured) -> datasets
 (cached image features computed once when `model.cached_features`) -> `egohmr.train.train` with kind
@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from torch import nn
+from torch.utils.data import Dataset
 
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
-from egohmr.stage1.checkpoint_import import load_prohmr_backbone
-from egohmr.stage1.config import CHECKPOINT_KIND, Stage1Config, validate_stage1_config
+from egohmr.data.feature_cache import CachedFeatureDataset, load_or_compute_features
+from egohmr.stage1.checkpoint import load_prohmr_backbone
+from egohmr.stage1.config import CHECKPOINT_KIND, Stage1Config
 from egohmr.stage1.data import Stage1Items, make_egobody_dataset
-from egohmr.stage1.features import compute_features, load_features
 from egohmr.stage1.model import ProHMRScene
-from egohmr.train import TrainResult, train
+from egohmr.train import TrainResult
+from egohmr.train import train as run_engine
 
-__all__ = ["build_training_model", "build_training_sets", "load_body_models", "train_stage1"]
+__all__ = ["build_training_model", "build_training_sets", "load_body_models", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +50,9 @@ def build_training_model(cfg: Stage1Config) -> ProHMRScene:
     return model
 
 
-def _features(cfg: Stage1Config, model: ProHMRScene, split: str, spacing: int):
+def _features(cfg: Stage1Config, model: ProHMRScene, split: str, spacing: int) -> np.ndarray:
     """Cached features of a split (computed and stored on first use)."""
-    base = EgoBodyDataset(
+    images = EgoBodyDataset(
         EgoBodyDataOptions(
             root=cfg.data.root,
             split=split,  # type: ignore[arg-type]
@@ -63,44 +66,35 @@ def _features(cfg: Stage1Config, model: ProHMRScene, split: str, spacing: int):
         )
     )
     folder = cfg.data.resolved_feature_dir(cfg.model.backbone)
-    feats = load_features(folder, base, cfg.model.backbone, model.backbone)
-    if feats is None:
-        logger.info("computing %s image features of %d %s frames into %s", cfg.model.backbone, len(base), split, folder)
-        feats = compute_features(
-            base, model.backbone, cfg.model.backbone, folder, batch_size=32, num_workers=cfg.train.num_workers
-        )
-    return feats
+    return load_or_compute_features(images, model.backbone, cfg.model.backbone, folder, cfg.train.num_workers)
 
 
-def build_training_sets(cfg: Stage1Config, model: ProHMRScene) -> tuple[Stage1Items, Stage1Items | None]:
+def build_training_sets(cfg: Stage1Config, model: ProHMRScene) -> tuple[Dataset, Dataset]:
     """Training and validation items for `cfg` (validation every `data.val_spacing`-th frame).
 
     Raises:
         FileNotFoundError: missing annotation or scene files, naming the file and the command that writes it.
     """
     cached = cfg.model.cached_features
-    sets = []
+    sets: list[Dataset] = []
     for split, training, spacing in (
         (cfg.data.train_split, True, 1),
         (cfg.data.val_split, False, cfg.data.val_spacing),
     ):
         base = make_egobody_dataset(cfg, split, training=training, load_images=not cached, spacing=spacing)
-        feats = _features(cfg, model, split, spacing) if cached else None
-        sets.append(
-            Stage1Items(base, cfg.model.num_scene_points, seed=cfg.train.seed, vary_with_epoch=training, features=feats)
-        )
+        items = Stage1Items(base, cfg.model.num_scene_points, seed=cfg.train.seed, vary_with_epoch=training)
+        sets.append(CachedFeatureDataset(items, _features(cfg, model, split, spacing)) if cached else items)
     return sets[0], sets[1]
 
 
-def train_stage1(cfg: Stage1Config, resume: bool = False) -> TrainResult:
-    """Train stage 1 (see the module docstring).
+def train(cfg: Stage1Config, resume: bool = False) -> TrainResult:
+    """Train stage 1 (see the module docstring); the config was validated when built.
 
     Raises:
-        FileNotFoundError: missing data, scene files, body model or checkpoint. ValueError/ConfigError: bad config,
-            an existing run folder without `resume`. NonFiniteLossError: NaN/inf loss (step and batch named).
+        FileNotFoundError: missing data, scene files, body model or checkpoint. ValueError: an existing run folder
+            without `resume`. NonFiniteLossError: NaN/inf loss (step and batch named).
     """
-    validate_stage1_config(cfg)
     model = build_training_model(cfg)
     train_set, val_set = build_training_sets(cfg, model)
-    logger.info("stage 1: %d training and %d validation frames", len(train_set), len(val_set) if val_set else 0)
-    return train(model, train_set, val_set, cfg.train, kind=CHECKPOINT_KIND, full_config=cfg, resume=resume)
+    logger.info("stage 1: %d training and %d validation frames", len(train_set), len(val_set))  # type: ignore[arg-type]
+    return run_engine(model, train_set, val_set, cfg.train, kind=CHECKPOINT_KIND, full_config=cfg, resume=resume)

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from egohmr.config.core import load_config
 from egohmr.diffusion.guidance import GuidanceConfig
 from egohmr.diffusion.schedule import NoiseScheduleConfig
 from egohmr.models.heads import DEFAULT_MEAN_BETAS
@@ -33,6 +36,7 @@ __all__ = [
     "Stage2ModelConfig",
     "Stage2TestConfig",
     "Stage2TrainOptions",
+    "load_stage2_config",
     "stage2_preset",
 ]
 
@@ -146,7 +150,8 @@ class Stage2DataConfig:
 
 @dataclass(frozen=True)
 class Stage2TestConfig:
-    """Sampling at test time (official ``test_egohmr.py``)."""
+    """Sampling at test time (official ``test_egohmr.py``): the one home of the sampling settings of
+    ``egohmr test stage2`` (its flags default to a checkpoint's values) and `egohmr.stage2.evaluation.evaluate`."""
 
     sampler: Literal["ddpm", "ddim"] = "ddpm"
     """Sampler (official test: DDPM)."""
@@ -170,6 +175,14 @@ class Stage2TestConfig:
     """Images per batch (official 5)."""
     seed: int = 0
     """Sampling seed (official ``--seed 0``; the results file is ``results_seed_<seed>.pkl``)."""
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"test.num_samples and test.batch_size must be >= 1, got {self.num_samples}, {self.batch_size}"
+            )
+        if not 0.0 <= self.visible_noise_scale <= 1.0:
+            raise ValueError(f"test.visible_noise_scale must be in [0, 1], got {self.visible_noise_scale}")
 
 
 @dataclass(frozen=True)
@@ -201,13 +214,6 @@ class Stage2Config:
             raise ValueError(
                 f"train_options.condition_transl_noise_std_m must be three finite stds >= 0 (metres), got {noise_std}"
             )
-        if self.test.num_samples < 1 or self.test.batch_size < 1:
-            raise ValueError(
-                f"test.num_samples and test.batch_size must be >= 1, got {self.test.num_samples}, "
-                f"{self.test.batch_size}"
-            )
-        if not 0.0 <= self.test.visible_noise_scale <= 1.0:
-            raise ValueError(f"test.visible_noise_scale must be in [0, 1], got {self.test.visible_noise_scale}")
         if m.num_scene_points < 1 or m.num_scene_points > self.data.num_scene_points_file:
             raise ValueError(
                 f"model.num_scene_points must be in 1..data.num_scene_points_file ({self.data.num_scene_points_file}),"
@@ -274,3 +280,17 @@ def stage2_preset(name: str) -> Stage2Config:
     if name not in PRESETS:
         raise ValueError(f"unknown stage-2 preset {name!r}; choose from {sorted(PRESETS)}")
     return PRESETS[name]
+
+
+def load_stage2_config(source: str | Path | None = None, overrides: Sequence[str] = ()) -> Stage2Config:
+    """Resolve a stage-2 config from a preset name or YAML file plus `key.path=value` overrides (validated when built).
+
+    Args:
+        source: "official", "cpu", a YAML override file (may start from a preset with `preset: NAME`) or None
+            (official defaults).
+        overrides: e.g. `["train.max_steps=10", "data.root=/data/egobody"]`.
+
+    Raises:
+        ConfigError / ValueError: unknown key, wrong type or a value out of range. FileNotFoundError: missing YAML file.
+    """
+    return load_config(Stage2Config, source, overrides, presets=PRESETS)

@@ -3,7 +3,8 @@
 Layout of the state dict (ours): ``backbone.*``, ``scene_enc.*`` (official names), ``denoiser.*`` (official names
 below the prefix: ``denoiser.input_process...``, ``denoiser.diffusion_model...``, ``denoiser.beta_layer...``),
 ``x_mean`` / ``x_std`` (the ``preprocess_stats.npz`` normaliser, stored with the weights). Body models are not part
-of the state: they are loaded from ``model.body_source`` (or given with `set_body_models`).
+of the state: they are loaded from ``model.body_source`` (or given with `set_body_models`). Checkpoint files are read
+and written by `egohmr.stage2.checkpoint`.
 
 Training step (official ``EgoHMR.training_step``; `reference-egohmr.md` section 3): t ~ U{0..T−1}, x_t =
 q_sample(x0), image condition masked for a fraction ``cond_mask_prob`` of the samples, x̂0 predicted, decoded to the
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,13 +35,7 @@ from egohmr.models.scene_encoder import ResnetPointnet
 from egohmr.stage2 import losses as L
 from egohmr.stage2.config import Stage2Config
 
-__all__ = [
-    "CHECKPOINT_KIND",
-    "EgoHMRModel",
-    "import_official_stage2",
-    "load_stage2_checkpoint",
-    "official_stage2_state_dict",
-]
+__all__ = ["CHECKPOINT_KIND", "EgoHMRModel"]
 
 logger = logging.getLogger(__name__)
 
@@ -308,98 +301,3 @@ class EgoHMRModel(nn.Module):
             "mpjpe_mm": MM_PER_M * err.mean(),
             "mpjpe_vis_mm": MM_PER_M * (err * visible).sum() / n_vis,
         }
-
-
-# ---------------------------------------------------------------------------------------------- checkpoints
-def load_stage2_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[EgoHMRModel, Stage2Config]:
-    """Read an egohmr stage-2 checkpoint (``best.pt`` / ``last.pt``): architecture and statistics from the file.
-
-    Raises:
-        FileNotFoundError, egohmr.train.CheckpointError: see `egohmr.train.load_checkpoint`.
-    """
-    from egohmr.config import config_from_dict
-    from egohmr.train import load_checkpoint, load_state_dict_checked
-
-    ckpt = load_checkpoint(path, expected_kind=CHECKPOINT_KIND, map_location=map_location)
-    cfg = config_from_dict(Stage2Config, ckpt.config)
-    # weights come from the checkpoint: never load ImageNet weights for a backbone that gets overwritten
-    cfg = replace(cfg, model=replace(cfg.model, backbone_pretrained=False))
-    model = EgoHMRModel(cfg)
-    load_state_dict_checked(model, ckpt.model, source=str(path))
-    return model, cfg
-
-
-_OFFICIAL_IGNORED = ("smpl.", "smpl_male.", "smpl_female.")
-
-
-def official_stage2_state_dict(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Map an official ``EgoHMR`` state dict to ours (explicit prefixes), listing the ignored keys.
-
-    ``backbone.*`` -> ``backbone.*``; ``scene_enc.*`` -> ``scene_enc.*``; ``input_process.*``,
-    ``embed_timestep.*``, ``transl_enc.*``, ``diffusion_model.*``, ``beta_layer.*`` -> ``denoiser.*`` (the
-    positional tables ``sequence_pos_encoder.pe`` are checked and dropped by
-    `egohmr.models.denoiser.denoiser_state_dict_from_official`); ``smpl*.`` (body models, COAP) are ignored.
-
-    Returns:
-        (our state dict without ``x_mean`` / ``x_std``, ignored official keys).
-    """
-    from egohmr.models.denoiser import denoiser_state_dict_from_official
-
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    ours: dict[str, torch.Tensor] = {}
-    ignored = sorted(k for k in state if k.startswith(_OFFICIAL_IGNORED))
-    for key, value in state.items():
-        if key.startswith(("backbone.", "scene_enc.")):
-            ours[key] = value
-    for key, value in denoiser_state_dict_from_official(state).items():
-        ours[f"denoiser.{key}"] = value
-    return ours, ignored
-
-
-def import_official_stage2(
-    checkpoint_path: str | Path, stats_path: str | Path | None = None, cfg: Stage2Config | None = None
-) -> EgoHMRModel:
-    """Build our model from an official ``91453/best_model_mpjpe_vis.pt`` and its ``preprocess_stats.npz``.
-
-    Args:
-        checkpoint_path: official ``{'state_dict': ...}`` file.
-        stats_path: ``preprocess_stats.npz`` (or its folder); default: next to the checkpoint, or in its
-            ``preprocess_stats/`` subfolder (the official layout).
-        cfg: architecture (default: the official preset).
-
-    Raises:
-        FileNotFoundError: checkpoint or statistics missing. ValueError: not an official stage-2 file, or keys that
-            do not fit.
-    """
-    from egohmr.data.stats import STATS_FILE, load_pose_stats
-    from egohmr.safe_load import read_torch_file
-    from egohmr.train import load_state_dict_checked
-
-    checkpoint_path = Path(checkpoint_path)
-    if not checkpoint_path.is_file():
-        raise FileNotFoundError(f"official stage-2 checkpoint not found: {checkpoint_path}")
-    data = read_torch_file(checkpoint_path)
-    if not isinstance(data, Mapping) or "state_dict" not in data:
-        raise ValueError(f"{checkpoint_path}: not an official EgoHMR checkpoint (no 'state_dict' key)")
-    if stats_path is None:
-        candidates = [checkpoint_path.parent / STATS_FILE, checkpoint_path.parent / "preprocess_stats" / STATS_FILE]
-        found = [c for c in candidates if c.is_file()]
-        if not found:
-            raise FileNotFoundError(
-                f"preprocess_stats.npz not found next to {checkpoint_path} (looked at {[str(c) for c in candidates]}); "
-                "it ships with the official checkpoint (91453/preprocess_stats/preprocess_stats.npz)"
-            )
-        stats_path = found[0]
-    stats = load_pose_stats(stats_path)
-    state, ignored = official_stage2_state_dict(data["state_dict"])
-    if any(k.startswith("smpl.coap.") for k in ignored):
-        logger.info("ignoring %d official body-model keys (smpl*, incl. the COAP network smpl.coap.*)", len(ignored))
-    elif ignored:
-        logger.info("ignoring %d official body-model keys (smpl*)", len(ignored))
-    model = EgoHMRModel(cfg or Stage2Config())
-    state["x_mean"] = torch.from_numpy(stats.x_mean)
-    state["x_std"] = torch.from_numpy(stats.x_std)
-    load_state_dict_checked(model, state, source=str(checkpoint_path))
-    return model

@@ -63,19 +63,26 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={text!r} is not an integer (set by torchrun)") from None
 
 
-def resolve_device(preference: Literal["auto", "cpu", "cuda"], local_rank: int = 0) -> torch.device:
+def resolve_device(
+    preference: Literal["auto", "cpu", "cuda"], local_rank: int = 0, setting: str = "train.device"
+) -> torch.device:
     """Device of this process: "auto" -> cuda:LOCAL_RANK when CUDA is available, else CPU.
+
+    Args:
+        preference: "auto", "cpu" or "cuda".
+        local_rank: GPU index of this process (torchrun's LOCAL_RANK).
+        setting: the config key or flag the preference came from, named in errors (e.g. "--device").
 
     Raises:
         ValueError: "cuda" was asked for but CUDA is not available, or LOCAL_RANK exceeds the GPU count.
     """
     if preference not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"train.device: expected 'auto', 'cpu' or 'cuda', got {preference!r}")
+        raise ValueError(f"{setting}: expected 'auto', 'cpu' or 'cuda', got {preference!r}")
     use_cuda = preference == "cuda" or (preference == "auto" and torch.cuda.is_available())
     if not use_cuda:
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ValueError("train.device='cuda' but CUDA is not available here; use train.device=auto or cpu")
+        raise ValueError(f"{setting}='cuda' but CUDA is not available here; use {setting}=auto or cpu")
     count = torch.cuda.device_count()
     if local_rank >= count:
         raise ValueError(f"LOCAL_RANK={local_rank} but only {count} GPU(s) are visible; lower --nproc_per_node")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from egohmr.pipeline.checkpoints import (
@@ -66,3 +67,15 @@ def test_export_roundtrip_drops_backbone_and_optimizer(tmp_path):
     again = tmp_path / "again.pt"
     assert export_inference_checkpoint(out, again)["backbone_from_package"] is True
     load_stage1(again)
+
+
+def test_stage_export_and_load_refuse_the_other_stage(tmp_path):
+    """Each stage's `checkpoint.export` / `checkpoint.load` takes only its own stage's files."""
+    from egohmr.stage1 import checkpoint as stage1_checkpoint
+    from egohmr.stage2 import checkpoint as stage2_checkpoint
+
+    with pytest.raises(ValueError, match="not one of"):
+        stage1_checkpoint.export(SHIPPED_STAGE2, tmp_path / "out.pt")
+    with pytest.raises(ValueError, match="other stage"):
+        stage2_checkpoint.load(SHIPPED_STAGE1)
+    assert stage2_checkpoint.export(SHIPPED_STAGE2, tmp_path / "stage2.pt")["kind"] == "egohmr.stage2"

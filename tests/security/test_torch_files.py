@@ -14,9 +14,10 @@ import torch
 from egohmr.models.resnet import ResNet50
 from egohmr.pipeline.checkpoints import SHIPPED_STAGE1, SHIPPED_STAGE2, load_stage1, load_stage2
 from egohmr.safe_load import CheckpointError, ConfigDict, UnsafeFileError, read_torch_file
-from egohmr.stage1.checkpoint_import import load_prohmr_backbone, load_stage1_model, read_state_dict_file
-from egohmr.stage2.model import import_official_stage2
+from egohmr.stage1 import checkpoint as stage1_checkpoint
+from egohmr.stage2 import checkpoint as stage2_checkpoint
 from egohmr.train.checkpoint import load_checkpoint
+from egohmr.train.checkpoint_files import read_state_dict_file
 from tests.security.payloads import (
     PAYLOADS,
     PROTOCOLS,
@@ -62,11 +63,12 @@ FILES: dict[str, Callable[[Any], dict[str, Any]]] = {
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "read_torch_file": read_torch_file,
     "stage1_state_dict_file": read_state_dict_file,
-    "load_stage1_model": load_stage1_model,
-    "load_prohmr_backbone": lambda path: load_prohmr_backbone(path, ResNet50()),
+    "stage1_checkpoint_load": stage1_checkpoint.load,
+    "stage2_checkpoint_load": stage2_checkpoint.load,
+    "load_prohmr_backbone": lambda path: stage1_checkpoint.load_prohmr_backbone(path, ResNet50()),
     "pipeline_load_stage1": load_stage1,
     "pipeline_load_stage2": load_stage2,
-    "import_official_stage2": import_official_stage2,
+    "import_official_stage2": stage2_checkpoint.import_official_stage2,
 }
 
 

@@ -11,8 +11,7 @@ import torch
 from egohmr.geometry.rotations import rot6d_to_rotmat
 from egohmr.stage1 import losses as L
 from egohmr.stage1.config import LossWeights
-from egohmr.stage1.model import build_context
-from egohmr.stage1.objective import gt_pose_6d
+from egohmr.stage1.model import build_context, gt_pose_6d
 from tests.stage1.helpers import random_batch, tiny_model
 
 
@@ -142,7 +141,7 @@ def test_adversarial_prior_only_with_mocap(tmp_path, caplog):
     assert set(state) == {"disc_optimizer", "mocap_generator"}
     other = tiny_model(mocap_path=str(mocap))
     other.load_train_state_dict(state)
-    assert torch.equal(other._disc["generator"].get_state(), state["mocap_generator"])
+    assert torch.equal(other.adversarial.generator.get_state(), state["mocap_generator"])
     main_params = {id(p) for g in model.parameter_groups() for p in g["params"]}
     assert not any(id(p) in main_params for p in model.discriminator.parameters())  # own optimizer
 

@@ -128,7 +128,7 @@ def test_torchrun_shards_give_the_single_process_results(setup):
     finally:
         torch.set_num_threads(threads)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561"]
-    cmd += ["-m", "egohmr.stage2.test", *common, "--out", str(sharded), "--no-collision"]
+    cmd += ["-m", "egohmr.cli.main", "test", "stage2", *common, "--out", str(sharded), "--no-collision"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]

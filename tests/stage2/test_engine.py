@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from egohmr.diffusion.schedule import NoiseScheduleConfig
-from egohmr.stage2.model import CHECKPOINT_KIND, load_stage2_checkpoint
+from egohmr.stage2 import checkpoint
+from egohmr.stage2.model import CHECKPOINT_KIND
 from egohmr.train import train
 from tests.stage2.helpers import synthetic_batch, tiny_config, tiny_model
 
@@ -31,7 +32,7 @@ def test_two_steps_with_validation_and_checkpoint_round_trip(tmp_path, predictio
     result = train(model, items, items[:2], cfg.train, kind=CHECKPOINT_KIND, full_config=cfg)
     assert result.step == 2 and result.best_checkpoint is not None
     assert "mpjpe_vis_mm" in result.val_metrics
-    loaded, loaded_cfg = load_stage2_checkpoint(result.last_checkpoint)
+    loaded, loaded_cfg = checkpoint.load(result.last_checkpoint)
     assert loaded_cfg.model == cfg.model and loaded_cfg.schedule == cfg.schedule
     model.eval()
     loaded.eval()

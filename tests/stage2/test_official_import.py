@@ -9,7 +9,7 @@ import torch
 from egohmr.data.stats import PoseStats, save_pose_stats
 from egohmr.data.visibility import openpose_visibility_smpl24
 from egohmr.models.denoiser import camera_condition, sinusoidal_table
-from egohmr.stage2.model import import_official_stage2
+from egohmr.stage2.checkpoint import import_official_stage2, official_stage2_state_dict
 from tests.golden_recipe import recipe_state_dict
 
 
@@ -70,7 +70,5 @@ def test_missing_statistics_are_reported(tmp_path):
 
 def test_body_model_keys_are_ignored(imported):
     _, state, _ = imported
-    from egohmr.stage2.model import official_stage2_state_dict
-
     ours, ignored = official_stage2_state_dict(state)
     assert "smpl.coap.encoder.fc_pos.weight" in ignored and not any(k.startswith("smpl") for k in ours)

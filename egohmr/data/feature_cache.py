@@ -1,10 +1,10 @@
-"""Cached image features for training with a frozen backbone (the `cpu` preset).
+"""Image features of a frozen backbone, computed once per crop and stored, and a dataset that serves them.
 
-With `model.freeze_backbone` and `model.cached_features`, the backbone output of each frame's un-augmented crop is
-computed once and stored; training then reads `img_feat` (B, D_img) instead of running the backbone on `img_crop`.
-Trade-off (docs/stage1.md): on a CPU the backbone dominates the cost of a step, and caching removes it, but the image
-augmentation (scale, rotation, flip, colour) cannot be applied any more, so the geometry (keypoints, joints, scene)
-must stay un-augmented too for the sample to stay consistent (`data.augment` is ignored).
+With a frozen backbone (stage 1 `model.cached_features`, stage 2 `model.image_features: cached`), the backbone output
+of each frame's un-augmented crop is computed once and stored; training then reads `img_feat` (B, D_img) instead of
+running the backbone on `img_crop`. Trade-off (docs/stage1.md): on a CPU the backbone dominates the cost of a step,
+and caching removes it, but the image augmentation (scale, rotation, flip, colour) cannot be applied any more, so the
+geometry (keypoints, joints, scene) must stay un-augmented too for the sample to stay consistent.
 
 Files in the feature folder, per split: `<split>.npy` (N, D_img) float32 in annotation-row order and `<split>.json`
 (backbone name, crop size, box enlargement, frame count, a hash of the image names, a hash of the backbone weights),
@@ -21,12 +21,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from egohmr.data.dataset import EgoBodyDataset
 from egohmr.files import atomic_open, atomic_write_text
 
-__all__ = ["compute_features", "feature_paths", "load_features", "weights_hash"]
+__all__ = [
+    "CachedFeatureDataset",
+    "compute_features",
+    "feature_paths",
+    "load_features",
+    "load_or_compute_features",
+    "weights_hash",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +144,59 @@ def load_features(
     if feats.shape[0] != len(dataset):
         raise ValueError(f"{npy_path}: {feats.shape[0]} rows, expected {len(dataset)}; delete it to recompute")
     return feats.astype(np.float32, copy=False)
+
+
+def load_or_compute_features(
+    dataset: EgoBodyDataset,
+    backbone: nn.Module,
+    backbone_name: str,
+    feature_dir: str | Path,
+    num_workers: int = 0,
+) -> np.ndarray:
+    """(N, D_img) float32 features of `dataset`: read from `feature_dir`, or computed and stored on first use.
+
+    Raises:
+        ValueError: a stale cache (see `load_features`) or a dataset that augments or has no images.
+    """
+    feats = load_features(feature_dir, dataset, backbone_name, backbone)
+    if feats is None:
+        logger.info(
+            "computing %s image features of %d %s frames into %s",
+            backbone_name,
+            len(dataset),
+            dataset.options.split,
+            feature_dir,
+        )
+        feats = compute_features(dataset, backbone, backbone_name, feature_dir, num_workers=num_workers)
+    return feats
+
+
+class CachedFeatureDataset(Dataset):
+    """Items of `base` with `img_crop` replaced by the precomputed `img_feat` (D_img,) float32 of the same row.
+
+    Args:
+        base: a dataset of sample dicts (rows aligned with `features`).
+        features: (N, D_img) float32 array or tensor.
+    """
+
+    def __init__(self, base: Dataset, features: np.ndarray | torch.Tensor) -> None:
+        features = torch.as_tensor(features)
+        if len(base) != features.shape[0]:  # type: ignore[arg-type]
+            raise ValueError(f"feature cache has {features.shape[0]} rows for a dataset of {len(base)} items")  # type: ignore[arg-type]
+        self.base = base
+        self.features = features
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pass the epoch on to `base` (seeds its per-epoch draws, e.g. stage-1 scene-point subsets)."""
+        set_epoch = getattr(self.base, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = dict(self.base[i])
+        item.pop("img_crop", None)
+        item["img_feat"] = self.features[i]
+        return item

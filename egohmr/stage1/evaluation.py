@@ -1,6 +1,7 @@
-"""Stage-1 testing: predictions for a split, metrics of the mode sample, the mean baseline, and `results.pkl`.
+"""Stage-1 evaluation: predictions for a split, metrics of the mode sample, the mean baseline, and `results.pkl`.
 
-`test_stage1` runs the model on every frame of the split in annotation order (S samples each, mode first), then
+`evaluate(loaded, run)` runs a loaded checkpoint (`egohmr.stage1.checkpoint.load_with_source`) on every frame of the
+split in annotation order (S samples each, mode first), then
 - evaluates the mode sample with `egohmr.evaluate` (stage-1 metrics: G-MPJPE, MPJPE, PA-MPJPE with all joints,
   G-V2V, V2V, PA-V2V; reference-egohmr.md section 5) plus the translation error `transl_err_mm`;
 - evaluates the mean-pose / mean-translation baseline (`egohmr.stage1.baseline`) the same way;
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +30,21 @@ from egohmr.evaluate.results_io import PredictionResults, write_official_stage1,
 from egohmr.evaluate.settings import EvalSettings
 from egohmr.files import atomic_write_text
 from egohmr.stage1.baseline import mean_prediction
-from egohmr.stage1.checkpoint_import import load_stage1_model
 from egohmr.stage1.data import Stage1Items, check_stage1_inputs
 from egohmr.stage1.model import ProHMRScene
+from egohmr.stage1.train import load_body_models
+from egohmr.train.distributed import resolve_device
+from egohmr.train.inference_checkpoint import LoadedStage
 
-__all__ = ["REPORTED_METRICS", "Stage1Predictions", "Stage1TestResult", "evaluate_stage1", "predict", "test_stage1"]
+__all__ = [
+    "REPORTED_METRICS",
+    "Stage1Predictions",
+    "Stage1TestResult",
+    "Stage1TestRun",
+    "evaluate",
+    "predict",
+    "stage1_metrics",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +90,41 @@ class Stage1Predictions:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class Stage1TestRun:
+    """What to evaluate a stage-1 checkpoint on, and how (the flags of `egohmr test stage1`)."""
+
+    dataset_root: str | Path
+    """EgoBody root (annotation npz, images, transforms)."""
+    out_dir: str | Path
+    """Where results.pkl, predictions.npz and metrics.json go."""
+    split: str = "test"
+    """Annotation split."""
+    scene_dir: str | Path | None = None
+    """Stage-1 scene folder (default `<dataset_root>/preprocess_scene_s1`)."""
+    num_samples: int | None = None
+    """S (default: the checkpoint's `model.num_test_samples`)."""
+    body_model: str | None = None
+    """Body-model source of the metrics (default: the checkpoint's `model.body_model`)."""
+    batch_size: int = 16
+    """Frames per batch."""
+    num_workers: int = 0
+    """Data-loading workers."""
+    seed: int = 0
+    """Seed of the latents of the random samples."""
+    device: str = "auto"
+    """"cpu", "cuda" or "auto" (`egohmr.train.distributed.resolve_device`)."""
+    baseline: bool = True
+    """Also evaluate the mean baseline (needs the train split's annotation npz)."""
+
+    def resolved_scene_dir(self) -> Path:
+        """The stage-1 scene folder (default `<dataset_root>/preprocess_scene_s1`)."""
+        return Path(self.scene_dir) if self.scene_dir is not None else Path(self.dataset_root) / "preprocess_scene_s1"
+
+
 @dataclasses.dataclass
 class Stage1TestResult:
-    """Outcome of `test_stage1`."""
+    """Outcome of `evaluate`."""
 
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
@@ -120,7 +164,7 @@ def predict(
     return Stage1Predictions(cat["betas"], cat["go"], cat["pose"], cat["transl"], cat["rows"].astype(np.int64))
 
 
-def evaluate_stage1(
+def stage1_metrics(
     results: PredictionResults, annotations: Annotations, bodies: BodyModels, where: str = "stage-1 predictions"
 ) -> dict[str, float]:
     """Stage-1 metrics of single-sample results: `egohmr.evaluate` metrics (PA with all joints, as the official
@@ -148,86 +192,75 @@ def _baseline_results(root: str | Path, annotations: Annotations) -> PredictionR
     )
 
 
-def test_stage1(
-    checkpoint: str | Path,
-    dataset_root: str | Path,
-    out_dir: str | Path,
-    split: str = "test",
-    scene_dir: str | Path | None = None,
-    num_samples: int | None = None,
-    body_model: str | None = None,
-    batch_size: int = 16,
-    num_workers: int = 0,
-    seed: int = 0,
-    device: str = "cpu",
-    baseline: bool = True,
-) -> Stage1TestResult:
-    """Test a stage-1 checkpoint (ours or the official `best_model.pt`) on a split (see the module docstring).
-
-    Args:
-        checkpoint: checkpoint file.
-        dataset_root: EgoBody root (annotation npz, images, transforms).
-        out_dir: where results.pkl, predictions.npz and metrics.json go.
-        split: annotation split.
-        scene_dir: stage-1 scene folder (default `<root>/preprocess_scene_s1`).
-        num_samples: S (default: the config's `model.num_test_samples`).
-        body_model: body-model source of the metrics (default: the config's `model.body_model`).
-        batch_size, num_workers: data loading.
-        seed: seed of the latents of the random samples.
-        device: "cpu", "cuda" or "auto".
-        baseline: also evaluate the mean baseline (needs the train split's annotation npz).
-
-    Raises:
-        FileNotFoundError: missing checkpoint, annotation, scene or body-model files (named in the message).
-        CheckpointError: corrupt, foreign or other-stage checkpoint.
-    """
-    from egohmr.stage1.train import load_body_models
-
-    root = Path(dataset_root)
-    scene = Path(scene_dir) if scene_dir is not None else root / "preprocess_scene_s1"
-    check_stage1_inputs(root, split, scene)
-    model, cfg, kind = load_stage1_model(checkpoint)
-    num_samples = num_samples or cfg.model.num_test_samples
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+def _test_items(run: Stage1TestRun, loaded: LoadedStage) -> Stage1Items:
+    """The split's frames in annotation order with every stored scene point, subsampled per frame by `run.seed`."""
+    cfg = loaded.cfg
     base = EgoBodyDataset(
         EgoBodyDataOptions(
-            root=str(root),
-            split=split,  # type: ignore[arg-type]
+            root=str(run.dataset_root),
+            split=run.split,  # type: ignore[arg-type]
             stage=1,
-            scene_dir=str(scene),
+            scene_dir=str(run.resolved_scene_dir()),
             crop_size_px=cfg.model.image_size_px,
             bbox_enlarge=cfg.data.bbox_enlarge,
             num_scene_points=None,
             load_images=True,
         )
     )
-    items = Stage1Items(base, cfg.model.num_scene_points, seed=seed)
-    logger.info(
-        "stage-1 test of %s (%s) on %d %s frames, %d samples each", checkpoint, kind, len(base), split, num_samples
-    )
-    preds = predict(model, items, num_samples, batch_size, num_workers, seed, device)
-    annotations = load_annotations(annotation_path(root, split))
+    return Stage1Items(base, cfg.model.num_scene_points, seed=run.seed)
+
+
+def _write_predictions(out: Path, preds: Stage1Predictions, annotations: Annotations, meta: dict) -> tuple[Path, Path]:
+    """`results.pkl` (official stage-1 format: the mode translation) and `predictions.npz` (all samples)."""
     if not np.array_equal(preds.rows, np.arange(annotations.num_frames)):
         raise ValueError("stage-1 predictions are not in annotation-row order")  # cannot happen with spacing 1
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_pkl = out / "results.pkl"
     write_official_stage1(results_pkl, preds.transl_pv[:, 0])
-    meta = {"checkpoint": str(checkpoint), "checkpoint_type": kind, "split": split, "seed": seed}
     predictions_npz = out / "predictions.npz"
-    write_results(predictions_npz, preds.results(annotations.imgname, metadata={**meta, "num_samples": num_samples}))
-    neutral, male, female = load_body_models(body_model or cfg.model.body_model)
-    bodies = BodyModels(neutral=neutral, male=male, female=female)
-    metrics = evaluate_stage1(preds.results(annotations.imgname, slice(0, 1)), annotations, bodies)
+    write_results(predictions_npz, preds.results(annotations.imgname, metadata=meta))
+    return results_pkl, predictions_npz
+
+
+def evaluate(loaded: LoadedStage, run: Stage1TestRun) -> Stage1TestResult:
+    """Test a loaded stage-1 checkpoint (ours or the official `best_model.pt`) on a split (module docstring).
+
+    Raises:
+        FileNotFoundError: missing annotation, scene or body-model files (named in the message).
+        ValueError: `run.device` is "cuda" without CUDA.
+    """
+    root = Path(run.dataset_root)
+    check_stage1_inputs(root, run.split, run.resolved_scene_dir())
+    cfg = loaded.cfg
+    num_samples = run.num_samples or cfg.model.num_test_samples
+    body_model = run.body_model or cfg.model.body_model
+    device = resolve_device(run.device, int(os.environ.get("LOCAL_RANK", "0")), setting="--device")
+    items = _test_items(run, loaded)
+    logger.info(
+        "stage-1 test of %s (%s) on %d %s frames, %d samples each",
+        loaded.path,
+        loaded.kind,
+        len(items),
+        run.split,
+        num_samples,
+    )
+    preds = predict(loaded.model, items, num_samples, run.batch_size, run.num_workers, run.seed, device)
+    annotations = load_annotations(annotation_path(root, run.split))
+    meta = {"checkpoint": str(loaded.path), "checkpoint_type": loaded.kind, "split": run.split, "seed": run.seed}
+    out = Path(run.out_dir)
+    results_pkl, predictions_npz = _write_predictions(out, preds, annotations, {**meta, "num_samples": num_samples})
+    bodies = BodyModels(*load_body_models(body_model))
+    metrics = stage1_metrics(preds.results(annotations.imgname, slice(0, 1)), annotations, bodies)
     baseline_metrics = (
-        evaluate_stage1(_baseline_results(root, annotations), annotations, bodies, "mean baseline") if baseline else {}
+        stage1_metrics(_baseline_results(root, annotations), annotations, bodies, "mean baseline")
+        if run.baseline
+        else {}
     )
     metrics_json = out / "metrics.json"
     payload = {
         "model": metrics,
         "mean_baseline": baseline_metrics,
-        "settings": {**meta, "num_samples": num_samples, "body_model": body_model or cfg.model.body_model},
+        "settings": {**meta, "num_samples": num_samples, "body_model": body_model},
     }
     atomic_write_text(metrics_json, json.dumps(payload, indent=2, sort_keys=True))
-    return Stage1TestResult(metrics, baseline_metrics, results_pkl, predictions_npz, metrics_json, len(base))
+    return Stage1TestResult(metrics, baseline_metrics, results_pkl, predictions_npz, metrics_json, len(items))

@@ -1,6 +1,8 @@
-"""Loading stage-1 weights: our checkpoints, the official EgoHMR stage-1 file and ProHMR's backbone.
+"""Stage-1 checkpoints: `load` any stage-1 file, `export` an inference file, import official and ProHMR weights.
 
-- Ours: `egohmr.train` checkpoints of kind "egohmr.stage1"; the architecture comes from the stored config.
+`load` decides by what the file holds (`egohmr.train.checkpoint_files.detect_checkpoint`):
+- Ours: `egohmr.train` checkpoints of kind "egohmr.stage1", training or shipped (`egohmr.train.inference_checkpoint`);
+  the architecture comes from the stored config.
 - Official stage 1 (`checkpoints_egohmr/53618/best_model.pt`): a plain `{'state_dict': ...}` whose keys are, by prefix
   (reference-egohmr.md section 6): `initialized`, `backbone.` (ResNet-50), `flow.` (SMPLFlow), `scene_enc.`
   (ResNet-PointNet), `discriminator.` and `smpl.`, `smpl_male.`, `smpl_female.` (body-model buffers). `ProHMRScene`
@@ -17,33 +19,31 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
-from egohmr.config.core import config_from_dict
-from egohmr.safe_load import read_torch_file
 from egohmr.stage1.config import CHECKPOINT_KIND, Stage1Config, official_preset
 from egohmr.stage1.model import ProHMRScene
-from egohmr.train.checkpoint import CheckpointError, KeyMismatch, load_checkpoint, report_key_mismatch
+from egohmr.train.checkpoint import CheckpointError, KeyMismatch, report_key_mismatch
+from egohmr.train.checkpoint_files import detect_checkpoint, read_state_dict_file
+from egohmr.train.inference_checkpoint import LoadedStage, export_inference_checkpoint, load_our_checkpoint
 
 __all__ = [
     "ImportReport",
     "OFFICIAL_IGNORED_PREFIXES",
-    "detect_checkpoint",
+    "export",
     "import_official_stage1",
+    "load",
     "load_prohmr_backbone",
-    "load_stage1_model",
-    "read_state_dict_file",
+    "load_with_source",
 ]
 
 logger = logging.getLogger(__name__)
 
 OFFICIAL_IGNORED_PREFIXES: tuple[str, ...] = ("smpl.", "smpl_male.", "smpl_female.")
 """Official stage-1 keys that hold body-model buffers (our body models live outside the state dict)."""
-
-CheckpointType = Literal["ours", "official-stage1", "official-stage2", "prohmr", "unknown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,37 +64,6 @@ class ImportReport:
         if self.unexpected:
             text += f", {len(self.unexpected)} unexpected: {list(self.unexpected)}"
         return text
-
-
-# ------------------------------------------------------------------------------------------------ reading files
-def read_state_dict_file(path: str | Path) -> Any:
-    """Load a `.pt`/`.ckpt` file onto the CPU as data only (`egohmr.safe_load.read_torch_file`): tensors-only files
-    with `weights_only=True`, Lightning files (pickled hyper-parameters) through an allow-list unpickler.
-
-    Raises:
-        FileNotFoundError: no such file. CheckpointError: truncated, corrupt or not a PyTorch file.
-        UnsafeFileError: the file names a class or function that checkpoints do not hold.
-    """
-    return read_torch_file(path)
-
-
-def detect_checkpoint(data: Any) -> CheckpointType:
-    """Classify a loaded checkpoint object (see the module docstring)."""
-    if not isinstance(data, Mapping):
-        return "unknown"
-    if "format_version" in data and "kind" in data:
-        return "ours"
-    state = data.get("state_dict")
-    if not isinstance(state, Mapping):
-        return "unknown"
-    names = [str(k) for k in state]
-    if "pytorch-lightning_version" in data or "global_step" in data or "epoch" in data:
-        return "prohmr"
-    if any(n.startswith("diffusion_model.") for n in names):
-        return "official-stage2"
-    if any(n.startswith("flow.flow.") for n in names):
-        return "official-stage1"
-    return "unknown"
 
 
 # ------------------------------------------------------------------------------------------------ importers
@@ -123,7 +92,7 @@ def import_official_stage1(
             "official-stage2": "it is an official stage-2 (EgoHMR diffusion) checkpoint",
             "prohmr": "it is a ProHMR Lightning checkpoint; use it for backbone initialisation "
             "(model.prohmr_checkpoint)",
-            "ours": "it is an egohmr checkpoint; load it with load_stage1_model",
+            "ours": "it is an egohmr checkpoint; load it with egohmr.stage1.checkpoint.load",
         }.get(kind, "it has no `state_dict` with `flow.flow.*` keys")
         raise CheckpointError(f"{where} is not an official EgoHMR stage-1 checkpoint: {hint}")
     state = dict(data["state_dict"] if "state_dict" in data else data)
@@ -167,11 +136,15 @@ def load_prohmr_backbone(path: str | Path, backbone: nn.Module) -> KeyMismatch:
     return report
 
 
-def load_stage1_model(path: str | Path) -> tuple[ProHMRScene, Stage1Config, CheckpointType]:
-    """Build a `ProHMRScene` from our checkpoint or the official stage-1 file (eval mode, CPU, no body models).
+def _untrained_model(cfg: Stage1Config, backbone_from_package: bool) -> tuple[ProHMRScene, Stage1Config]:
+    """`ProHMRScene` of a stored config; no ProHMR initialisation (the weights come from the file)."""
+    model_cfg = dataclasses.replace(cfg.model, backbone_pretrained=backbone_from_package, prohmr_checkpoint=None)
+    return ProHMRScene(model_cfg, cfg.loss), cfg
 
-    Returns:
-        (model, config, "ours" | "official-stage1"). For the official file the config is the `official` preset.
+
+def load_with_source(path: str | Path) -> LoadedStage:
+    """Build a `ProHMRScene` (eval mode, CPU, no body models) from our checkpoint (training or shipped) or the
+    official stage-1 file, decided by what the file holds. For the official file the config is the `official` preset.
 
     Raises:
         FileNotFoundError, CheckpointError: missing, corrupt, foreign or other-stage file (the message says which).
@@ -180,20 +153,14 @@ def load_stage1_model(path: str | Path) -> tuple[ProHMRScene, Stage1Config, Chec
     data = read_state_dict_file(path)
     kind = detect_checkpoint(data)
     if kind == "ours":
-        ckpt = load_checkpoint(path, expected_kind=CHECKPOINT_KIND)
-        cfg = config_from_dict(Stage1Config, ckpt.config)
-        model_cfg = dataclasses.replace(cfg.model, backbone_pretrained=False, prohmr_checkpoint=None)
-        model = ProHMRScene(model_cfg, cfg.loss)
-        report = report_key_mismatch(model, ckpt.model)
-        if not report.ok:
-            raise CheckpointError(f"{path} does not fit the model its config describes:\n{report.summary()}")
-        model.load_state_dict(ckpt.model, strict=True)
-        return model.eval(), cfg, kind
+        model, cfg, provenance = load_our_checkpoint(path, CHECKPOINT_KIND, Stage1Config, _untrained_model)
+        description = f"{path} (egohmr stage-1{' inference' if provenance else ''} checkpoint)"
+        return LoadedStage(model, cfg, path, kind, description, provenance)
     if kind == "official-stage1":
         cfg = official_preset()
         model = ProHMRScene(cfg.model, cfg.loss)
         import_official_stage1(data, model)
-        return model.eval(), cfg, kind
+        return LoadedStage(model.eval(), cfg, path, kind, f"{path} ({kind})", {})
     if kind == "official-stage2":
         raise CheckpointError(f"{path} is an official stage-2 checkpoint; stage-1 testing needs a stage-1 checkpoint")
     if kind == "prohmr":
@@ -202,3 +169,15 @@ def load_stage1_model(path: str | Path) -> tuple[ProHMRScene, Stage1Config, Chec
             "it is not a stage-1 model"
         )
     raise CheckpointError(f"{path} is neither an egohmr stage-1 checkpoint nor an official EgoHMR stage-1 file")
+
+
+def load(path: str | Path) -> tuple[ProHMRScene, Stage1Config]:
+    """(model, config) of any stage-1 file (`load_with_source`)."""
+    loaded = load_with_source(path)
+    return loaded.model, loaded.cfg
+
+
+def export(source: str | Path, out: str | Path, note: str = "") -> dict[str, Any]:
+    """Write a weights-only inference file of our stage-1 checkpoint `source`
+    (`egohmr.train.inference_checkpoint.export_inference_checkpoint`); returns its provenance."""
+    return export_inference_checkpoint(source, out, note, kinds=(CHECKPOINT_KIND,))

@@ -8,11 +8,7 @@ import torch
 
 from egohmr.models.flow import SMPLFlow
 from egohmr.models.resnet import ResNet50
-from egohmr.stage1.checkpoint_import import (
-    import_official_stage1,
-    load_prohmr_backbone,
-    load_stage1_model,
-)
+from egohmr.stage1.checkpoint import import_official_stage1, load, load_prohmr_backbone, load_with_source
 from egohmr.stage1.config import official_preset
 from egohmr.stage1.discriminator import PoseDiscriminator
 from egohmr.stage1.model import ProHMRScene
@@ -51,7 +47,8 @@ def official_file(golden, tmp_path_factory):
 
 def test_official_import_reproduces_golden_flow_and_pointnet(official_file, golden):
     path, state = official_file
-    model, cfg, kind = load_stage1_model(path)
+    loaded = load_with_source(path)
+    model, cfg, kind = loaded.model, loaded.cfg, loaded.kind
     assert kind == "official-stage1" and cfg.model.context_dim == 2566
     torch.testing.assert_close(
         model.backbone.state_dict()["layer4.2.conv3.weight"], state["backbone.layer4.2.conv3.weight"]
@@ -113,26 +110,26 @@ def test_prohmr_lightning_backbone(tmp_path):
     assert report.ok
     torch.testing.assert_close(target.state_dict()["conv1.weight"], source.state_dict()["conv1.weight"])
     with pytest.raises(CheckpointError, match="ProHMR Lightning"):
-        load_stage1_model(path)
+        load(path)
 
 
 def test_foreign_corrupt_and_other_stage_files(tmp_path, official_file):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
-        load_stage1_model(junk)
+        load(junk)
     good, _ = official_file
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(CheckpointError):
-        load_stage1_model(truncated)
+        load(truncated)
     stage2 = tmp_path / "stage2.pt"
     torch.save({"state_dict": {"diffusion_model.gconv_output.W": torch.zeros(2)}}, stage2)
     with pytest.raises(CheckpointError, match="stage-2"):
-        load_stage1_model(stage2)
+        load(stage2)
     ours2 = tmp_path / "ours_stage2.pt"
     save_checkpoint(build_checkpoint(kind="egohmr.stage2", model_state={}, step=1, config={}), ours2)
     with pytest.raises(CheckpointError, match="other stage"):
-        load_stage1_model(ours2)
+        load(ours2)
     with pytest.raises(FileNotFoundError):
-        load_stage1_model(tmp_path / "missing.pt")
+        load(tmp_path / "missing.pt")

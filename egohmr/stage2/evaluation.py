@@ -1,0 +1,315 @@
+"""Stage-2 evaluation: sample S poses per test image, write the results files, compute the metrics.
+
+`evaluate(loaded, run, settings)` samples a loaded checkpoint (`egohmr.stage2.checkpoint.load_with_source`: ours or
+the official ``best_model_mpjpe_vis.pt``) with the sampling settings `settings` (`Stage2TestConfig`) on the frames
+described by `run` (`Stage2TestRun`).
+
+Sharding and resume: the test frames are cut into chunks of ``run.chunk_size`` frames; chunk k belongs to rank
+k mod world size (torchrun's RANK / WORLD_SIZE) and is written atomically to ``OUT/chunks/chunk_<k>.pt`` with its own
+seed (``seed``, k), so the result does not depend on the number of processes. A killed run started again with the
+same settings skips finished chunks. When every chunk exists, rank 0 merges them into ``OUT/results.npz`` (ours),
+``OUT/results_seed_<seed>.pkl`` (official layout, collision/contact filled in by the evaluation) and
+``OUT/metrics.json`` / ``metrics.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Subset
+
+from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
+from egohmr.data.egobody_format import annotation_path
+from egohmr.diffusion.guidance import CollisionGuidance
+from egohmr.diffusion.schedule import space_timesteps
+from egohmr.diffusion.schedulers import DDIMScheduler, DDPMScheduler, build_scheduler
+from egohmr.evaluate.ground_truth import load_annotations
+from egohmr.evaluate.inside import get_inside_test
+from egohmr.evaluate.pipeline import BodyModels, evaluate_results
+from egohmr.evaluate.report import write_metrics_json, write_metrics_md
+from egohmr.evaluate.results_io import PredictionResults, write_official_stage2, write_results
+from egohmr.evaluate.scene_cubes import SceneCubeSource
+from egohmr.evaluate.settings import EvalSettings
+from egohmr.files import atomic_torch_save, atomic_write_text
+from egohmr.stage2.config import Stage2TestConfig
+from egohmr.stage2.model import EgoHMRModel
+from egohmr.stage2.pipeline import build_guidance, predict_samples
+from egohmr.train.data import to_device
+from egohmr.train.distributed import resolve_device
+from egohmr.train.inference_checkpoint import LoadedStage
+
+__all__ = ["TRANSLATION_FIELDS", "Stage2TestResult", "Stage2TestRun", "evaluate", "num_steps"]
+
+logger = logging.getLogger(__name__)
+
+TRANSLATION_FIELDS = {"stage1": ("transl_stage1_pv", "transl_stage1"), "gt": ("transl_pv", "transl_pv")}
+"""`Stage2TestRun.translation` -> (batch field, `EgoBodyDataset` attribute) of the translation (PV frame, metres) that
+conditions stage 2 and places its bodies."""
+
+Chunk = tuple[int, int, int]
+"""(chunk index k, first frame, end frame (exclusive))."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage2TestRun:
+    """What to evaluate a stage-2 checkpoint on, and where the outputs go (sampling is in `Stage2TestConfig`)."""
+
+    dataset_root: Path
+    """EgoBody root."""
+    scene_dir: Path
+    """Stage-2 cubes around the stage-1 translation (``egohmr preprocess scene-s2-test``)."""
+    stage1_results: Path
+    """Stage-1 ``results.pkl`` of the split."""
+    out_dir: Path
+    """Output folder (chunks, results, metrics)."""
+    split: str = "test"
+    """Annotation split."""
+    translation: Literal["stage1", "gt"] = "stage1"
+    """Translation that conditions stage 2 and places its bodies: stage1 (official) or gt (diagnostic)."""
+    chunk_size: int = 64
+    """Frames per chunk file (resume granularity)."""
+    num_workers: int = 0
+    """DataLoader workers."""
+    device: str = "auto"
+    """"auto", "cpu" or "cuda" (`egohmr.train.distributed.resolve_device`)."""
+    body: str | None = None
+    """Body model source for guidance and metrics (None: the checkpoint's ``model.body_source``)."""
+    metric_mode: Literal["corrected", "official"] = "corrected"
+    """`EvalSettings.mode`."""
+    inside_test: str = "fast_winding_number"
+    """Inside test of the collision metrics (`egohmr.evaluate.inside.get_inside_test`)."""
+    collision: bool = True
+    """Compute the collision/contact metrics (needs the scene cubes)."""
+
+
+@dataclasses.dataclass
+class Stage2TestResult:
+    """Outcome of `evaluate` (metrics on rank 0 only; other ranks only write their chunks)."""
+
+    out_dir: Path
+    metrics: dict[str, float] | None
+    num_frames: int
+
+
+def num_steps(settings: Stage2TestConfig, num_train_timesteps: int) -> int:
+    """Denoising steps of the settings' respacing (T for ``""``)."""
+    return len(space_timesteps(num_train_timesteps, settings.spacing))
+
+
+def _rank_world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _record(loaded: LoadedStage, run: Stage2TestRun, settings: Stage2TestConfig) -> dict[str, Any]:
+    """The settings of a run as stored with its chunks and results (a resumed run must match them)."""
+    return {
+        "checkpoint": str(Path(loaded.path).resolve()),
+        "split": run.split,
+        "num_samples": settings.num_samples,
+        "sampler": settings.sampler,
+        "steps": num_steps(settings, loaded.cfg.schedule.num_train_timesteps),
+        "fuse": settings.diffuse_fuse,
+        "guidance": settings.guidance.enabled,
+        "guidance_weight": settings.guidance.weight,
+        "return_mode": settings.return_mode,
+        "mode": settings.mode,
+        "seed": settings.seed,
+        "chunk_size": run.chunk_size,
+        "stage1_results": str(run.stage1_results),
+        "scene_dir": str(run.scene_dir),
+        "translation": run.translation,
+        "visible_noise_scale": settings.visible_noise_scale,
+    }
+
+
+def _claim_output(chunk_dir: Path, record: dict[str, Any], rank: int) -> None:
+    """Create the chunk folder; rank 0 refuses chunks of other settings and writes the manifest."""
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    if rank != 0:
+        return
+    manifest = chunk_dir / "settings.json"
+    if manifest.is_file() and json.loads(manifest.read_text()) != record:
+        raise ValueError(
+            f"{chunk_dir.parent} holds chunks of a run with other settings ({manifest}); use another --out or delete it"
+        )
+    atomic_write_text(manifest, json.dumps(record, indent=1, sort_keys=True))
+
+
+def _test_dataset(run: Stage2TestRun, loaded: LoadedStage) -> EgoBodyDataset:
+    return EgoBodyDataset(
+        EgoBodyDataOptions(
+            root=str(run.dataset_root),
+            split=run.split,  # type: ignore[arg-type]
+            stage=2,
+            scene_dir=str(run.scene_dir),
+            stage1_results=str(run.stage1_results),
+            num_scene_points=loaded.cfg.data.num_scene_points_file,
+            pelvis_vis_loosen=loaded.cfg.data.pelvis_vis_loosen_test,
+            load_images=True,
+        )
+    )
+
+
+def _sample_chunk(
+    model: EgoHMRModel,
+    frames: Subset,
+    k: int,
+    run: Stage2TestRun,
+    settings: Stage2TestConfig,
+    scheduler: DDPMScheduler | DDIMScheduler,
+    guidance: CollisionGuidance | None,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Samples of one chunk: betas, global orientation, body pose (float32, frame-major) and the sampling time."""
+    loader = DataLoader(frames, batch_size=settings.batch_size, num_workers=run.num_workers)
+    parts: dict[str, list[torch.Tensor]] = {"betas": [], "go": [], "bp": []}
+    seconds = 0.0
+    generator = torch.Generator(device=device).manual_seed(settings.seed * 1_000_003 + k)
+    for batch in loader:
+        batch = to_device(batch, device)
+        tic = time.perf_counter()
+        samples = predict_samples(
+            model,
+            batch,
+            batch[TRANSLATION_FIELDS[run.translation][0]],
+            settings.num_samples,
+            scheduler,
+            fuse=settings.diffuse_fuse,
+            guidance=guidance,
+            generator=generator,
+            return_mode=settings.return_mode,
+            mode=settings.mode,
+            visible_noise_scale=settings.visible_noise_scale,
+        )
+        seconds += time.perf_counter() - tic
+        parts["betas"].append(samples.betas.cpu())
+        parts["go"].append(samples.global_orient_rotmat.cpu())
+        parts["bp"].append(samples.body_pose_rotmat.cpu())
+    return {key: torch.cat(value).float() for key, value in parts.items()} | {"seconds": seconds}
+
+
+def _sample_my_chunks(
+    loaded: LoadedStage,
+    run: Stage2TestRun,
+    settings: Stage2TestConfig,
+    dataset: EgoBodyDataset,
+    chunks: list[Chunk],
+    rank: int,
+    world: int,
+) -> None:
+    """Sample every unfinished chunk of this rank and write it atomically to ``chunks/chunk_<k>.pt``."""
+    device = resolve_device(run.device, int(os.environ.get("LOCAL_RANK", "0")), setting="--device")  # type: ignore[arg-type]
+    model: EgoHMRModel = loaded.model.to(device).eval()
+    if run.body is not None:
+        from egohmr.body import load_body_model
+
+        model.set_body_models(*(load_body_model(run.body, g) for g in ("neutral", "male", "female")))
+    scheduler = build_scheduler(loaded.cfg.schedule, settings.sampler, settings.spacing)
+    guidance = build_guidance(model, settings) if settings.guidance.enabled else None
+    for k, start, stop in chunks:
+        path = Path(run.out_dir) / "chunks" / f"chunk_{k:05d}.pt"
+        if k % world != rank or path.is_file():
+            continue
+        data = _sample_chunk(model, Subset(dataset, range(start, stop)), k, run, settings, scheduler, guidance, device)
+        atomic_torch_save(data | {"rows": torch.arange(start, stop)}, path)
+        logger.info("rank %d: chunk %d (frames %d-%d) in %.1f s", rank, k, start, stop - 1, data["seconds"])
+
+
+def _wait_for_all_ranks(world: int) -> None:
+    if world <= 1:
+        return
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _merged_results(
+    run: Stage2TestRun, dataset: EgoBodyDataset, chunks: list[Chunk], record: dict[str, Any]
+) -> tuple[PredictionResults, float]:
+    """All chunks as one `PredictionResults` (frame order) and the total sampling time in seconds."""
+    chunk_dir = Path(run.out_dir) / "chunks"
+    missing = [k for k, _, _ in chunks if not (chunk_dir / f"chunk_{k:05d}.pt").is_file()]
+    if missing:
+        raise FileNotFoundError(f"chunks {missing[:10]} missing in {chunk_dir}; run the command again to finish them")
+    data = [torch.load(chunk_dir / f"chunk_{k:05d}.pt", weights_only=True) for k, _, _ in chunks]
+    results = PredictionResults(
+        pred_betas=torch.cat([d["betas"] for d in data]).numpy(),
+        pred_global_orient_rotmat=torch.cat([d["go"] for d in data]).numpy(),
+        pred_body_pose_rotmat=torch.cat([d["bp"] for d in data]).numpy(),
+        pred_transl_pv=getattr(dataset, TRANSLATION_FIELDS[run.translation][1]).astype(np.float32),
+        imgname=np.asarray(dataset.imgnames),
+        metadata=record,
+        gt_transl_pv=dataset.transl_pv.astype(np.float32),
+    )
+    return results, float(sum(d["seconds"] for d in data))
+
+
+def _evaluate_results(
+    results: PredictionResults,
+    model: EgoHMRModel,
+    run: Stage2TestRun,
+    settings: Stage2TestConfig,
+    seconds: float,
+    record: dict[str, Any],
+) -> dict[str, float]:
+    """Metrics of the merged results; writes results.npz, results_seed_<seed>.pkl, metrics.json and metrics.md."""
+    out = Path(run.out_dir)
+    write_results(out / "results.npz", results)
+    bodies = model.bodies()
+    annotations = load_annotations(annotation_path(run.dataset_root, run.split))
+    scene = SceneCubeSource(run.dataset_root, run.scene_dir, run.split) if run.collision else None
+    output = evaluate_results(
+        results,
+        annotations,
+        BodyModels(bodies["neutral"].cpu(), bodies["male"].cpu(), bodies["female"].cpu()),
+        EvalSettings(mode=run.metric_mode),
+        scene_points=scene,
+        inside_test=get_inside_test(run.inside_test) if scene is not None else None,
+        where=str(out / "results.npz"),
+    )
+    if scene is not None:
+        results.stored_collision_ratio = output.stats.collision
+        results.stored_contact_ratio = output.stats.contact
+    write_official_stage2(out / f"results_seed_{settings.seed}.pkl", results)
+    metrics = dict(output.metrics)
+    metrics["seconds_per_image"] = seconds / max(results.num_frames, 1)
+    info = record | {
+        "metric_mode": run.metric_mode,
+        "num_frames": results.num_frames,
+        "results_file": str(out / "results.npz"),
+    }
+    write_metrics_json(out / "metrics.json", metrics, info)
+    write_metrics_md(out / "metrics.md", metrics, info)
+    return metrics
+
+
+def evaluate(loaded: LoadedStage, run: Stage2TestRun, settings: Stage2TestConfig) -> Stage2TestResult:
+    """Sample, merge and evaluate (module docstring); `settings` says how to sample, `loaded.cfg` is left alone.
+
+    Raises:
+        ValueError: the output folder holds chunks of other settings; "cuda" without CUDA. FileNotFoundError: missing
+            data, or chunks of other ranks missing at the merge.
+    """
+    rank, world = _rank_world()
+    record = _record(loaded, run, settings)
+    _claim_output(Path(run.out_dir) / "chunks", record, rank)
+    dataset = _test_dataset(run, loaded)
+    n = len(dataset)
+    chunks = [(k, s, min(s + run.chunk_size, n)) for k, s in enumerate(range(0, n, run.chunk_size))]
+    _sample_my_chunks(loaded, run, settings, dataset, chunks, rank, world)
+    _wait_for_all_ranks(world)
+    if rank != 0:
+        return Stage2TestResult(Path(run.out_dir), None, n)
+    results, seconds = _merged_results(run, dataset, chunks, record)
+    metrics = _evaluate_results(results, loaded.model, run, settings, seconds, record)
+    return Stage2TestResult(Path(run.out_dir), metrics, n)
