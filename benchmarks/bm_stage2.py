@@ -167,7 +167,7 @@ def main() -> None:
     rows.append((f"denoiser call (fused, N={b * S} rows): {flops / 1e9:.1f} GFLOP in {call * 1e3:.0f} ms",
                  f"{flops / call / 1e9:.0f} GFLOP/s = {100 * flops / call / peak:.0f}% of matmul"))  # fmt: skip
 
-    base = build_guidance(model)
+    base = build_guidance(model, model.cfg.test)
     guidance = TimedGuidance(base.config, model.cfg.schedule, base.body_model, base.scorer, model.x_mean, model.x_std)
     t_guided = timed(lambda: run_fast(model, batch1, "ddpm", "", S, guidance=guidance, generator=g), 1)
     seconds = {"guidance": sum(bound.seconds for bound in guidance.bound)}

@@ -25,6 +25,7 @@ import torch
 from egohmr.diffusion.guidance import BoundCollisionGuidance, CollisionGuidance
 from egohmr.diffusion.sampling import GuidanceFn, ReturnMode, SamplingNoise, draw_noise, sample, step_plan
 from egohmr.diffusion.schedulers import DDIMScheduler, DDPMScheduler
+from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
 
 __all__ = ["Stage2Samples", "build_guidance", "predict_samples"]
@@ -49,10 +50,20 @@ class Stage2Samples:
     x0: torch.Tensor
 
 
-def build_guidance(model: EgoHMRModel) -> CollisionGuidance:
-    """`CollisionGuidance` of a model: its test config, schedule, neutral body, scorer and x0 statistics."""
+def build_guidance(model: EgoHMRModel, settings: Stage2TestConfig) -> CollisionGuidance | None:
+    """Collision guidance of ``settings.guidance`` for a model (its schedule, neutral body, scorer and x0 statistics).
+
+    Args:
+        model: `EgoHMRModel`; its config is only read (``model.cfg.test`` is not consulted).
+        settings: the sampling settings; ``settings.guidance`` gives on/off, weight and active steps.
+
+    Returns:
+        `CollisionGuidance`, or None when ``settings.guidance.enabled`` is False.
+    """
+    if not settings.guidance.enabled:
+        return None
     return CollisionGuidance(
-        model.cfg.test.guidance,
+        settings.guidance,
         model.cfg.schedule,
         model.bodies()["neutral"],
         model.scorer(),

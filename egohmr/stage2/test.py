@@ -137,7 +137,7 @@ def run_test(args: argparse.Namespace) -> int:
 
         model.set_body_models(*(load_body_model(args.body, g) for g in ("neutral", "male", "female")))
     scheduler = build_scheduler(cfg.schedule, args.sampler, spacing_for(args.sampler, args.steps))
-    guidance = build_guidance(model) if args.guidance else None
+    guidance = build_guidance(model, cfg.test)
 
     dataset = EgoBodyDataset(
         EgoBodyDataOptions(

@@ -64,7 +64,7 @@ def test_demo_tiny(tiny_demo):
 
 
 def test_demo_refuses_foreign_folder(tmp_path):
-    from egohmr.cli.demo import DemoSettings, run_demo
+    from egohmr.pipeline.demo import DemoSettings, run_demo
 
     (tmp_path / "precious.txt").write_text("x")
     with pytest.raises(ValueError, match="not written by egohmr demo"):

@@ -29,7 +29,7 @@ def test_fast_equals_reference_with_the_same_noise(setup, sampler, spacing, fuse
     scheduler = build_scheduler(model.cfg.schedule, sampler, spacing)
     num_samples = 4
     noise = draw_noise(scheduler.num_steps, (3 * num_samples, 144), torch.Generator().manual_seed(0), torch.float64)
-    guidance = build_guidance(model) if guided else None
+    guidance = build_guidance(model, model.cfg.test) if guided else None
     kwargs = dict(fuse=fuse, guidance=guidance, noise=noise)
     fast = predict_samples(model, batch, batch["transl_stage1_pv"], num_samples, scheduler, **kwargs)
     ref = predict_samples(model, batch, batch["transl_stage1_pv"], num_samples, scheduler, mode="reference", **kwargs)
@@ -52,8 +52,8 @@ def test_guidance_changes_the_samples_and_return_modes_differ(setup):
     model, batch = setup
     args, noise = _two_samples_ddpm10(model, batch, seed=1)
     plain = predict_samples(*args, noise=noise)
-    guided = predict_samples(*args, noise=noise, guidance=build_guidance(model))
-    final = predict_samples(*args, noise=noise, guidance=build_guidance(model), return_mode="final")
+    guided = predict_samples(*args, noise=noise, guidance=build_guidance(model, model.cfg.test))
+    final = predict_samples(*args, noise=noise, guidance=build_guidance(model, model.cfg.test), return_mode="final")
     assert not torch.allclose(plain.x0, guided.x0)
     assert not torch.allclose(guided.x0, final.x0)
 
