@@ -1,6 +1,7 @@
 """`egohmr eval`: evaluate a results file (ours or the official stage-2 pickle) and write the reports.
 
-Outputs in `--out`: metrics.json (every number and the settings), per_frame.csv, metrics.md and PNG plots.
+Outputs in `--out` (`egohmr.evaluate.report.write_report`): metrics.json (every number and the settings),
+per_frame.csv, metrics.md and PNG plots.
 Definitions: docs/metrics.md.
 """
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from egohmr.evaluate.ground_truth import load_annotations
     from egohmr.evaluate.inside import get_inside_test
     from egohmr.evaluate.pipeline import BodyModels, evaluate_results
-    from egohmr.evaluate.report import write_metrics_json, write_metrics_md, write_per_frame_csv
+    from egohmr.evaluate.report import write_report
     from egohmr.evaluate.results_io import load_any_results
     from egohmr.evaluate.settings import EvalSettings
 
@@ -122,14 +123,7 @@ def run(args: argparse.Namespace) -> int:
         "egohmr_version": __version__,
     }
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_metrics_json(out / "metrics.json", output.metrics, info)
-    write_per_frame_csv(out / "per_frame.csv", output.stats, output.imgname)
-    write_metrics_md(out / "metrics.md", output.metrics, info)
-    if not args.no_plots:
-        from egohmr.evaluate.plots import write_plots
-
-        write_plots(output.stats, out)
+    write_report(out, output.metrics, info, output.stats, output.imgname, plots=not args.no_plots)
     m = output.metrics
     print(
         f"MPJPE {m['mpjpe_mm']:.2f} mm (vis {m['mpjpe_vis_mm']:.2f} / invis {m['mpjpe_invis_mm']:.2f}), "

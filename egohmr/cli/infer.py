@@ -13,9 +13,33 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from egohmr.pipeline.sampling import SamplingOverrides
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    """What `egohmr infer` runs, from its flags (files are read by `run_infer`)."""
+
+    image: Path
+    scene: Path
+    intrinsics: tuple[float, float, float, float]
+    """(fx, fy, cx, cy) px."""
+    bbox_px: tuple[float, float, float, float]
+    """(x1, y1, x2, y2) px."""
+    keypoints: Path | None
+    world_to_camera: str | None
+    """16 numbers or a .npy/.json file (`read_world_to_camera`); None: the scene is in the PV frame."""
+    stage1: Path | None
+    stage2: Path | None
+    device: str
+    out: Path
+    sampling: SamplingOverrides
+    """Choices on top of the demo preset of the stage-2 checkpoint (`egohmr.pipeline.sampling`)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -45,12 +69,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--stage1", type=Path, default=None, help="stage-1 checkpoint (ours or official)")
     parser.add_argument("--stage2", type=Path, default=None, help="stage-2 checkpoint (ours or official)")
-    parser.add_argument("--num-samples", type=int, default=5, help="samples (default 5)")
-    parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    parser.add_argument("--fuse", action=argparse.BooleanOptionalAction, default=True, help="diffuse_fuse")
-    parser.add_argument("--guidance", action=argparse.BooleanOptionalAction, default=True, help="collision guidance")
-    parser.add_argument("--seed", type=int, default=0)
+    # sampling: None keeps the demo preset of the stage-2 checkpoint (egohmr.pipeline.sampling)
+    parser.add_argument("--num-samples", type=int, default=None, help="samples (default 5)")
+    parser.add_argument("--sampler", default=None, choices=("ddpm", "ddim"), help="sampler (default ddpm)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: all 50)")
+    parser.add_argument("--fuse", action=argparse.BooleanOptionalAction, default=None, help="diffuse_fuse (default on)")
+    parser.add_argument(
+        "--guidance", action=argparse.BooleanOptionalAction, default=None, help="collision guidance (default on)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="sampling seed (default 0)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.set_defaults(func=run_infer)
@@ -102,6 +129,30 @@ def read_world_to_camera(value: str) -> np.ndarray:
     return np.asarray(parse_numbers(value, 16, "--world-to-camera")).reshape(4, 4)
 
 
+def infer_settings(args: argparse.Namespace) -> InferSettings:
+    """`InferSettings` of the flags (numbers parsed; ValueError naming a malformed flag)."""
+    return InferSettings(
+        image=args.image,
+        scene=args.scene,
+        intrinsics=tuple(parse_numbers(args.intrinsics, 4, "--intrinsics")),
+        bbox_px=tuple(parse_numbers(args.bbox, 4, "--bbox")),
+        keypoints=args.keypoints,
+        world_to_camera=args.world_to_camera,
+        stage1=args.stage1,
+        stage2=args.stage2,
+        device=args.device,
+        out=args.out,
+        sampling=SamplingOverrides(
+            num_samples=args.num_samples,
+            sampler=args.sampler,
+            steps=args.steps,
+            fuse=args.fuse,
+            guidance=args.guidance,
+            seed=args.seed,
+        ),
+    )
+
+
 def run_infer(args: argparse.Namespace) -> int:
     """Run `egohmr infer` (module docstring); returns 0."""
     import torch
@@ -111,40 +162,38 @@ def run_infer(args: argparse.Namespace) -> int:
     from egohmr.outputs import frame_stem, write_frame_outputs, write_html_report
     from egohmr.pipeline.core import EgoHMRPipeline, load_scene_points
     from egohmr.pipeline.records import result_record, save_prediction_npz
+    from egohmr.pipeline.sampling import num_sampling_steps
 
-    if not args.image.is_file():
-        raise FileNotFoundError(f"--image not found: {args.image}")
-    limit_cpu_threads(args.device)
-    with Image.open(args.image) as im:
+    s = infer_settings(args)
+    if not s.image.is_file():
+        raise FileNotFoundError(f"--image not found: {s.image}")
+    limit_cpu_threads(s.device)
+    with Image.open(s.image) as im:
         image = np.asarray(im.convert("RGB"))
-    intrinsics = parse_numbers(args.intrinsics, 4, "--intrinsics")
-    bbox = parse_numbers(args.bbox, 4, "--bbox")
-    keypoints = read_keypoints(args.keypoints) if args.keypoints is not None else None
-    world2pv = read_world_to_camera(args.world_to_camera) if args.world_to_camera is not None else None
+    keypoints = read_keypoints(s.keypoints) if s.keypoints is not None else None
+    world2pv = read_world_to_camera(s.world_to_camera) if s.world_to_camera is not None else None
     print("loading the scene and the models", flush=True)
-    scene = load_scene_points(args.scene)
-    pipe = EgoHMRPipeline.from_pretrained(args.stage1, args.stage2, device=args.device)
-    print(f"predicting {args.num_samples} samples ({args.sampler}-{args.steps})", flush=True)
+    scene = load_scene_points(s.scene)
+    pipe = EgoHMRPipeline.from_pretrained(s.stage1, s.stage2, device=s.device)
+    sampling = pipe.sampling_settings(overrides=s.sampling)
+    steps = num_sampling_steps(sampling, pipe.stage2.cfg.schedule)
+    print(f"predicting {sampling.num_samples} samples ({sampling.sampler}-{steps})", flush=True)
     result = pipe(
         image,
-        intrinsics,
-        bbox,
+        s.intrinsics,
+        s.bbox_px,
         scene,
         world2pv=world2pv,
         keypoints_op25=keypoints,
-        num_samples=args.num_samples,
-        sampler=args.sampler,
-        steps=args.steps,
-        fuse=args.fuse,
-        guidance=args.guidance,
-        generator=torch.Generator().manual_seed(args.seed),
+        settings=sampling,
+        generator=torch.Generator().manual_seed(sampling.seed),
     )
-    out = Path(args.out)
+    out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
     save_prediction_npz(out / "prediction.npz", result)
     print(f"writing outputs to {out}", flush=True)
-    record = result_record(args.image.name, image, intrinsics, bbox, result)
-    write_frame_outputs(record, out, stem=frame_stem(args.image.name, 0), image=image)
-    index = write_html_report(out, title=f"EgoHMR: {args.image.name}")
+    record = result_record(s.image.name, image, s.intrinsics, s.bbox_px, result)
+    write_frame_outputs(record, out, stem=frame_stem(s.image.name, 0), image=image)
+    index = write_html_report(out, title=f"EgoHMR: {s.image.name}")
     print(f"done: open {index.resolve()}")
     return 0

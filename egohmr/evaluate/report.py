@@ -1,6 +1,8 @@
-"""Evaluation reports: `metrics.json` (every number and the settings), `per_frame.csv`, `metrics.md`.
+"""Evaluation reports: `metrics.json` (every number and the settings), `per_frame.csv`, `metrics.md`, plots.
 
-All files are written atomically. NaN (undefined metrics) become `null` in JSON and empty cells in CSV/markdown.
+`write_report` is the one writer of `egohmr eval`, `egohmr demo` and `egohmr test stage2`. All files are written
+atomically. NaN and infinities (undefined metrics) become `null` in JSON (which stays strict JSON) and empty cells in
+CSV / "-" in markdown.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ DISPLAY_NAMES: dict[str, str] = {
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers, tuples -> lists."""
+    """JSON-safe copy: NaN/inf -> None, numpy scalars and arrays -> Python numbers and lists, tuples -> lists."""
     if isinstance(value, Mapping):
         return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if isinstance(value, np.generic):
@@ -154,3 +158,48 @@ def metrics_markdown(metrics: Mapping[str, float], settings: Mapping[str, Any]) 
 def write_metrics_md(path: str | Path, metrics: Mapping[str, float], settings: Mapping[str, Any]) -> None:
     """Write `metrics.md` (see `metrics_markdown`)."""
     _write_text(Path(path), metrics_markdown(metrics, settings))
+
+
+def write_report(
+    out_dir: str | Path,
+    metrics: Mapping[str, float],
+    settings: Mapping[str, Any],
+    stats: FrameStats | None = None,
+    imgname: np.ndarray | None = None,
+    plots: bool = True,
+) -> list[Path]:
+    """Write the reports of one evaluation into ``out_dir``.
+
+    Always ``metrics.json`` and ``metrics.md``; with per-frame statistics also ``per_frame.csv`` and, when ``plots``,
+    the PNG figures of `egohmr.evaluate.plots` (matplotlib is imported only then).
+
+    Args:
+        out_dir: output folder (created).
+        metrics: {metric name: value}; NaN/inf are written as null.
+        settings: everything that produced the numbers (mode, num_samples, results file, ...).
+        stats: per-frame statistics (`EvaluationOutput.stats`), or None.
+        imgname: (N,) frame names in row order; required with ``stats``.
+        plots: write the figures (only with ``stats``).
+
+    Returns:
+        Paths written, in the order above.
+
+    Raises:
+        ValueError: ``stats`` without ``imgname``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_metrics_json(out / "metrics.json", metrics, settings)
+    write_metrics_md(out / "metrics.md", metrics, settings)
+    paths = [out / "metrics.json", out / "metrics.md"]
+    if stats is None:
+        return paths
+    if imgname is None:
+        raise ValueError("write_report: per-frame stats need imgname (the frame names in row order)")
+    write_per_frame_csv(out / "per_frame.csv", stats, imgname)
+    paths.append(out / "per_frame.csv")
+    if plots:
+        from egohmr.evaluate.plots import write_plots
+
+        paths += write_plots(stats, out)
+    return paths

@@ -1,5 +1,7 @@
 """Inference glue: the `EgoHMRPipeline` API used by `egohmr demo` / `egohmr infer` (docs/demo.md).
 
 Modules: `checkpoints` (shipped inference files: export and the one loader), `inputs` (checks, crop, scene points,
-visibility), `core` (`EgoHMRPipeline`, `EgoHMRResult`).
+visibility), `sampling` (the demo preset of `Stage2TestConfig` and user overrides), `core` (`EgoHMRPipeline`,
+`EgoHMRResult`), `records` (results -> output records and npz), `demo` (`run_demo`: synthesise, predict, evaluate,
+write outputs).
 """

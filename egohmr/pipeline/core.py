@@ -6,6 +6,10 @@
     result = pipe(image, (fx, fy, cx, cy), (x1, y1, x2, y2), scene_points_pv, num_samples=5)
     result.vertices_pv  # (S, V, 3) metres, PV camera frame (OpenCV axes)
 
+Sampling settings: a `Stage2TestConfig` (``settings=``), by default ``pipe.default_settings``, the demo preset of the
+loaded stage-2 checkpoint (`egohmr.pipeline.sampling`); the keyword shorthands ``num_samples``, ``sampler``,
+``steps``, ``fuse`` and ``guidance`` override single fields of it.
+
 Steps for one image (docs/demo.md):
 
 1. crop: square box centred on the body box, side ``max(w, h) * 1.2`` (the official ``--add_bbox_scale``), warped
@@ -16,14 +20,15 @@ Steps for one image (docs/demo.md):
    the scene frame's y axis when ``world2pv`` is given, else the PV camera's -y), ``num_scene_points_file`` points;
 4. visibility: from OpenPose keypoints (official map, loosened as at test time), else the stage-1 mode joints that
    project inside the body box and the image;
-5. stage 2: fast batched sampling (`egohmr.stage2.pipeline.predict_samples`) with diffuse_fuse and collision
-   guidance; bodies posed with the stage-2 neutral body model.
+5. stage 2: batched sampling (`egohmr.stage2.pipeline.predict_samples`) as the settings say (by default fast, with
+   diffuse_fuse and collision guidance);
+6. bodies: every sample posed with the stage-2 neutral body model at the stage-1 translation.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,10 +37,14 @@ import numpy as np
 import torch
 
 from egohmr.pipeline import inputs as I
+from egohmr.pipeline.sampling import SamplingOverrides, demo_preset
+from egohmr.stage2.config import Stage2TestConfig
 
 __all__ = ["EgoHMRPipeline", "EgoHMRResult", "load_scene_points"]
 
 logger = logging.getLogger(__name__)
+
+NO_OVERRIDES = SamplingOverrides()
 
 
 @dataclass(frozen=True)
@@ -116,12 +125,75 @@ def load_scene_points(path: str | Path) -> np.ndarray:
     return I.check_points(pts, name=f"scene file {path}")
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """Checked inputs of one call.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB. intrinsics: (fx, fy, cx, cy) px. bbox_px: (x1, y1, x2, y2) px.
+        keypoints_op25: (25, 3) or None.
+        scene_pv: (P, 3) float64 scene points, metres, PV frame.
+        world2pv: (4, 4) world -> PV, or None when the scene was given in the PV frame.
+    """
+
+    image: np.ndarray
+    intrinsics: tuple[float, float, float, float]
+    bbox_px: tuple[float, float, float, float]
+    keypoints_op25: np.ndarray | None
+    scene_pv: np.ndarray
+    world2pv: np.ndarray | None
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class _Stage1Output:
+    """What stage 1 hands to the rest of a call.
+
+    Attributes:
+        camera: batch fields of the camera and crop box (each (1, ...) on the pipeline's device).
+        crop: (3, C, C) float32 normalised crop of the stage-1 size C. bbox_center_px: (2,); bbox_size_px: side px.
+        transl_pv: (1, 3) metres, PV frame: the mode sample's translation (device tensor).
+        joints_pv: (24, 3) float32 joints of the mode body, metres, PV frame.
+    """
+
+    camera: dict[str, torch.Tensor]
+    crop: np.ndarray
+    bbox_center_px: np.ndarray
+    bbox_size_px: float
+    transl_pv: torch.Tensor
+    joints_pv: np.ndarray
+
+
+@dataclass(frozen=True)
+class _SceneOutput:
+    """The stage-2 scene crop and the joint visibility of one call (points (P', 3) PV frame; visibility (24,) bool)."""
+
+    cube_pv: np.ndarray
+    visibility: np.ndarray
+    visibility_source: str
+
+
+def _f32(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
+
+
 class EgoHMRPipeline:
     """Both stages and the glue between them (module docstring). Build with `from_pretrained`.
 
     Args:
         models: `egohmr.pipeline.checkpoints.StageModels`.
         device: torch device of the models.
+
+    Attributes:
+        default_settings: `Stage2TestConfig` of a call without ``settings``: the demo preset of the stage-2
+            checkpoint (`egohmr.pipeline.sampling.demo_preset`).
     """
 
     def __init__(self, models: Any, device: torch.device) -> None:
@@ -131,7 +203,8 @@ class EgoHMRPipeline:
         self.stage2 = models.stage2.to(device).eval()
         self.body = self.stage2.bodies()["neutral"]
         self.faces = np.asarray(self.body.faces.cpu().numpy() if torch.is_tensor(self.body.faces) else self.body.faces)
-        self._guidance: dict[bool, Any] = {}
+        self.default_settings = demo_preset(self.stage2.cfg.test)
+        self._guidance: dict[Any, Any] = {}
 
     @classmethod
     def from_pretrained(
@@ -151,25 +224,16 @@ class EgoHMRPipeline:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return cls(load_stage_models(stage1, stage2), torch.device(device))
 
-    # ------------------------------------------------------------------------------------------------ pieces
-    def _tensor(self, value: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(value), dtype=dtype, device=self.device)
+    def sampling_settings(
+        self, settings: Stage2TestConfig | None = None, overrides: SamplingOverrides = NO_OVERRIDES
+    ) -> Stage2TestConfig:
+        """The settings a call samples with: ``settings`` (None: `default_settings`) with ``overrides`` applied.
 
-    def _pose(self, betas: torch.Tensor, go: torch.Tensor, bp: torch.Tensor, transl: torch.Tensor):
-        return self.body(betas, go, bp, transl)
-
-    def _guidance_for(self, enabled: bool):
-        from egohmr.stage2.pipeline import build_guidance
-
-        if not enabled:
-            return None
-        if True not in self._guidance:
-            cfg = self.stage2.cfg
-            self.stage2.cfg = dataclasses.replace(
-                cfg, test=dataclasses.replace(cfg.test, guidance=dataclasses.replace(cfg.test.guidance, enabled=True))
-            )
-            self._guidance[True] = build_guidance(self.stage2, self.stage2.cfg.test)
-        return self._guidance[True]
+        Raises:
+            ValueError: settings `Stage2TestConfig` refuses, or steps outside 1..T.
+        """
+        base = self.default_settings if settings is None else settings
+        return overrides.apply(base, self.stage2.cfg.schedule)
 
     # ------------------------------------------------------------------------------------------------ call
     def __call__(
@@ -180,14 +244,16 @@ class EgoHMRPipeline:
         scene: np.ndarray | str | Path,
         world2pv: np.ndarray | None = None,
         keypoints_op25: np.ndarray | None = None,
-        num_samples: int = 5,
-        sampler: Literal["ddpm", "ddim"] = "ddpm",
-        steps: int = 50,
-        fuse: bool = True,
-        guidance: bool = True,
+        *,
+        settings: Stage2TestConfig | None = None,
+        num_samples: int | None = None,
+        sampler: Literal["ddpm", "ddim"] | None = None,
+        steps: int | None = None,
+        fuse: bool | None = None,
+        guidance: bool | None = None,
         generator: torch.Generator | None = None,
     ) -> EgoHMRResult:
-        """Predict `num_samples` bodies for one image.
+        """Predict S bodies for one image.
 
         Args:
             image: (H, W, 3) uint8 RGB.
@@ -198,44 +264,87 @@ class EgoHMRPipeline:
                 is then the vertical of the stage-2 cube.
             world2pv: optional (4, 4) world -> PV rigid transform.
             keypoints_op25: optional (25, 3) OpenPose BODY_25 (x px, y px, conf): visibility from confidences > 0.
-            num_samples: S >= 1.
-            sampler: "ddpm" (official) or "ddim"; steps: denoising steps (1..50).
-            fuse: diffuse_fuse; guidance: collision guidance.
+            settings: stage-2 sampling settings; None: `default_settings` (demo preset: 5 samples, DDPM over all
+                steps, diffuse_fuse, guidance). ``settings.seed`` is not read: randomness comes from `generator`.
+            num_samples, sampler, steps, fuse, guidance: shorthands that override single fields of the settings
+                (S >= 1; "ddpm" or "ddim"; 1..T denoising steps; diffuse_fuse; collision guidance); None keeps them.
             generator: CPU torch.Generator of every random draw (points, cube yaw, noise); None = fresh randomness.
 
         Returns:
             `EgoHMRResult`.
 
         Raises:
-            ValueError: wrong shapes, NaN, a box outside the image, implausible intrinsics, no scene point in front
-                of the camera or near the predicted body. FileNotFoundError: missing scene file.
+            ValueError: wrong shapes, NaN, a box outside the image, implausible intrinsics, bad sampling settings, no
+                scene point in front of the camera or near the predicted body. FileNotFoundError: missing scene file.
         """
-        import time
-
-        from egohmr.diffusion.spacing import spacing_for
-
-        img = I.check_image(image)
-        height, width = img.shape[:2]
-        intr = I.check_intrinsics(intrinsics, width, height)
-        box = I.check_bbox(bbox_px, width, height)
-        kp = I.check_keypoints(keypoints_op25) if keypoints_op25 is not None else None
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        if sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
-        spacing = spacing_for(sampler, int(steps), self.stage2.cfg.schedule.num_train_timesteps)
-        T = I.check_world2pv(world2pv) if world2pv is not None else None
-        pts = load_scene_points(scene) if isinstance(scene, str | Path) else I.check_points(scene, "scene")
-        if T is not None:
-            pts = pts @ T[:3, :3].T + T[:3, 3]
+        overrides = SamplingOverrides(
+            num_samples=num_samples, sampler=sampler, steps=steps, fuse=fuse, guidance=guidance
+        )
+        sampling = self.sampling_settings(settings, overrides)
+        inputs = self._check_inputs(image, intrinsics, bbox_px, scene, world2pv, keypoints_op25)
         rng = np.random.default_rng(I.seed_from_generator(generator))
         noise_gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(0, 2**62)))
 
         seconds: dict[str, float] = {}
         tic = time.perf_counter()
-        fx, fy, cx, cy = intr
-        center, size = I.square_box(box)
-        cam = {
+        s1 = self._run_stage1(inputs, rng)
+        seconds["stage1"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        scene_out = self._scene_crop(inputs, s1, rng)
+        seconds["scene"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        samples = self._run_stage2(inputs, s1, scene_out, sampling, noise_gen)
+        seconds["stage2"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        vertices, joints = self._pose_samples(samples, s1.transl_pv)
+        seconds["bodies"] = time.perf_counter() - tic
+        return EgoHMRResult(
+            betas=_f32(samples.betas[0]),
+            global_orient_rotmat_pv=_f32(samples.global_orient_rotmat[0]),
+            body_pose_rotmat=_f32(samples.body_pose_rotmat[0]),
+            transl_pv=_f32(s1.transl_pv[0]),
+            vertices_pv=vertices,
+            joints_pv=joints,
+            faces=self.faces.astype(np.int64),
+            scene_points_pv=scene_out.cube_pv.astype(np.float32),
+            visibility=np.asarray(scene_out.visibility, dtype=bool),
+            visibility_source=scene_out.visibility_source,
+            bbox_center_px=s1.bbox_center_px,
+            bbox_size_px=float(s1.bbox_size_px),
+            stage1_joints_pv=s1.joints_pv.astype(np.float32),
+            seconds=seconds,
+        )
+
+    # ------------------------------------------------------------------------------------------------ steps
+    def _tensor(self, value: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(value), dtype=dtype, device=self.device)
+
+    def _check_inputs(
+        self,
+        image: np.ndarray,
+        intrinsics: Any,
+        bbox_px: Any,
+        scene: np.ndarray | str | Path,
+        world2pv: np.ndarray | None,
+        keypoints_op25: np.ndarray | None,
+    ) -> _Inputs:
+        """Check every input and map the scene to the PV frame."""
+        img = I.check_image(image)
+        height, width = img.shape[:2]
+        intr = I.check_intrinsics(intrinsics, width, height)
+        box = I.check_bbox(bbox_px, width, height)
+        kp = I.check_keypoints(keypoints_op25) if keypoints_op25 is not None else None
+        T = I.check_world2pv(world2pv) if world2pv is not None else None
+        pts = load_scene_points(scene) if isinstance(scene, str | Path) else I.check_points(scene, "scene")
+        if T is not None:
+            pts = pts @ T[:3, :3].T + T[:3, 3]
+        return _Inputs(img, intr, box, kp, pts, T)
+
+    def _run_stage1(self, inputs: _Inputs, rng: np.random.Generator) -> _Stage1Output:
+        """Crop and stage 1: the mode sample (z = 0) from the crop and the scene points in front of the camera."""
+        fx, fy, cx, cy = inputs.intrinsics
+        center, size = I.square_box(inputs.bbox_px)
+        camera = {
             "fx": self._tensor([fx]),
             "fy": self._tensor([fy]),
             "cx": self._tensor([cx]),
@@ -243,85 +352,83 @@ class EgoHMRPipeline:
             "bbox_center_px": self._tensor(center[None]),
             "bbox_size_px": self._tensor([size]),
         }
-        s1 = self.stage1.cfg
-        crop1 = I.crop_image(img, center, size, s1.image_size_px)
-        front = I.front_points(pts, s1.num_scene_points, rng)
+        cfg = self.stage1.cfg
+        crop = I.crop_image(inputs.image, center, size, cfg.image_size_px)
+        front = I.front_points(inputs.scene_pv, cfg.num_scene_points, rng)
         with torch.no_grad():
-            batch1 = cam | {"img_crop": self._tensor(crop1[None]), "scene_points_pv": self._tensor(front[None])}
-            out1 = self.stage1(batch1, num_samples=1)
-            transl = out1.transl_full_pv[:, 0]  # (1, 3)
-            body1 = self._pose(out1.betas[:, 0], out1.global_orient_rotmat[:, 0], out1.body_pose_rotmat[:, 0], transl)
+            batch = camera | {"img_crop": self._tensor(crop[None]), "scene_points_pv": self._tensor(front[None])}
+            out = self.stage1(batch, num_samples=1)
+            transl = out.transl_full_pv[:, 0]  # (1, 3)
+            body = self.body(out.betas[:, 0], out.global_orient_rotmat[:, 0], out.body_pose_rotmat[:, 0], transl)
         transl_np = transl[0].double().cpu().numpy()
         if not np.all(np.isfinite(transl_np)):
             raise ValueError(f"stage 1 predicted a non-finite translation {transl_np.tolist()}")
-        seconds["stage1"] = time.perf_counter() - tic
+        return _Stage1Output(camera, crop, center, size, transl, body.joints[0].float().cpu().numpy())
 
-        tic = time.perf_counter()
-        cube = I.stage2_cube(pts, transl_np, self.stage2.cfg.data.num_scene_points_file, rng, world2pv=T)
-        joints1 = body1.joints[0].float().cpu().numpy()
-        if kp is not None:
+    def _scene_crop(self, inputs: _Inputs, s1: _Stage1Output, rng: np.random.Generator) -> _SceneOutput:
+        """The stage-2 cube around the stage-1 translation, and the joint visibility (keypoints, else the box)."""
+        data = self.stage2.cfg.data
+        transl = s1.transl_pv[0].double().cpu().numpy()
+        cube = I.stage2_cube(inputs.scene_pv, transl, data.num_scene_points_file, rng, world2pv=inputs.world2pv)
+        if inputs.keypoints_op25 is not None:
             from egohmr.data.visibility import openpose_visibility_smpl24
 
-            vis = openpose_visibility_smpl24(
-                torch.from_numpy(kp).float(), loosen=self.stage2.cfg.data.pelvis_vis_loosen_test
-            ).numpy()
-            vis_source = "keypoints"
-        else:
-            vis = I.box_visibility(joints1, intr, box, width, height)
-            vis_source = "bbox"
-        seconds["scene"] = time.perf_counter() - tic
+            kp = torch.from_numpy(inputs.keypoints_op25).float()
+            return _SceneOutput(
+                cube, openpose_visibility_smpl24(kp, loosen=data.pelvis_vis_loosen_test).numpy(), "keypoints"
+            )
+        vis = I.box_visibility(s1.joints_pv, inputs.intrinsics, inputs.bbox_px, inputs.width, inputs.height)
+        return _SceneOutput(cube, vis, "bbox")
 
-        tic = time.perf_counter()
+    def _guidance_for(self, settings: Stage2TestConfig):
+        """`CollisionGuidance` of ``settings.guidance`` (built once per guidance config), or None when disabled."""
+        from egohmr.stage2.pipeline import build_guidance
+
+        if settings.guidance not in self._guidance:
+            self._guidance[settings.guidance] = build_guidance(self.stage2, settings)
+        return self._guidance[settings.guidance]
+
+    def _run_stage2(
+        self,
+        inputs: _Inputs,
+        s1: _Stage1Output,
+        scene: _SceneOutput,
+        settings: Stage2TestConfig,
+        generator: torch.Generator,
+    ):
+        """Stage-2 samples (`egohmr.stage2.pipeline.Stage2Samples`, B = 1) at the stage-1 translation."""
         from egohmr.diffusion.schedulers import build_scheduler
         from egohmr.stage2.pipeline import predict_samples
 
-        scheduler = build_scheduler(self.stage2.cfg.schedule, sampler, spacing)
-        crop2 = crop1 if s1.image_size_px == 224 else I.crop_image(img, center, size, 224)
-        batch2 = cam | {
-            "img_crop": self._tensor(crop2[None]),
-            "scene_points_pv": self._tensor(cube[None]),
-            "vis_smpl24": torch.as_tensor(vis[None], dtype=torch.bool, device=self.device),
+        scheduler = build_scheduler(self.stage2.cfg.schedule, settings.sampler, settings.spacing)
+        if self.stage1.cfg.image_size_px == 224:
+            crop = s1.crop
+        else:
+            crop = I.crop_image(inputs.image, s1.bbox_center_px, s1.bbox_size_px, 224)
+        batch = s1.camera | {
+            "img_crop": self._tensor(crop[None]),
+            "scene_points_pv": self._tensor(scene.cube_pv[None]),
+            "vis_smpl24": torch.as_tensor(scene.visibility[None], dtype=torch.bool, device=self.device),
         }
-        out2 = predict_samples(
+        return predict_samples(
             self.stage2,
-            batch2,
-            transl,
-            int(num_samples),
+            batch,
+            s1.transl_pv,
+            settings.num_samples,
             scheduler,
-            fuse=fuse,
-            guidance=self._guidance_for(guidance),
-            generator=noise_gen,
-            visible_noise_scale=self.stage2.cfg.test.visible_noise_scale,
+            fuse=settings.diffuse_fuse,
+            guidance=self._guidance_for(settings),
+            generator=generator,
+            return_mode=settings.return_mode,
+            mode=settings.mode,
+            visible_noise_scale=settings.visible_noise_scale,
         )
-        seconds["stage2"] = time.perf_counter() - tic
 
-        tic = time.perf_counter()
-        S = int(num_samples)
+    def _pose_samples(self, samples: Any, transl_pv: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Vertices (S, V, 3) and joints (S, 24, 3), float32, metres, PV frame, of every sample at ``transl_pv``."""
+        num = samples.betas.shape[1]
         with torch.no_grad():
-            bodies = self._pose(
-                out2.betas[0],
-                out2.global_orient_rotmat[0],
-                out2.body_pose_rotmat[0],
-                transl.expand(S, 3),
+            bodies = self.body(
+                samples.betas[0], samples.global_orient_rotmat[0], samples.body_pose_rotmat[0], transl_pv.expand(num, 3)
             )
-        seconds["bodies"] = time.perf_counter() - tic
-
-        def f32(t: torch.Tensor) -> np.ndarray:
-            return t.detach().float().cpu().numpy()
-
-        return EgoHMRResult(
-            betas=f32(out2.betas[0]),
-            global_orient_rotmat_pv=f32(out2.global_orient_rotmat[0]),
-            body_pose_rotmat=f32(out2.body_pose_rotmat[0]),
-            transl_pv=f32(transl[0]),
-            vertices_pv=f32(bodies.vertices),
-            joints_pv=f32(bodies.joints),
-            faces=self.faces.astype(np.int64),
-            scene_points_pv=cube.astype(np.float32),
-            visibility=np.asarray(vis, dtype=bool),
-            visibility_source=vis_source,
-            bbox_center_px=center,
-            bbox_size_px=float(size),
-            stage1_joints_pv=joints1.astype(np.float32),
-            seconds=seconds,
-        )
+        return _f32(bodies.vertices), _f32(bodies.joints)

@@ -177,10 +177,12 @@ class Stage2TestConfig:
     """Sampling seed (official ``--seed 0``; the results file is ``results_seed_<seed>.pkl``)."""
 
     def __post_init__(self) -> None:
-        if self.num_samples < 1 or self.batch_size < 1:
-            raise ValueError(
-                f"test.num_samples and test.batch_size must be >= 1, got {self.num_samples}, {self.batch_size}"
-            )
+        if self.num_samples < 1:
+            raise ValueError(f"test.num_samples must be >= 1, got {self.num_samples}")
+        if self.batch_size < 1:
+            raise ValueError(f"test.batch_size must be >= 1, got {self.batch_size}")
+        if self.sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"test.sampler must be 'ddpm' or 'ddim', got {self.sampler!r}")
         if not 0.0 <= self.visible_noise_scale <= 1.0:
             raise ValueError(f"test.visible_noise_scale must be in [0, 1], got {self.visible_noise_scale}")
 

@@ -35,7 +35,7 @@ from egohmr.diffusion.schedulers import DDIMScheduler, DDPMScheduler, build_sche
 from egohmr.evaluate.ground_truth import load_annotations
 from egohmr.evaluate.inside import get_inside_test
 from egohmr.evaluate.pipeline import BodyModels, evaluate_results
-from egohmr.evaluate.report import write_metrics_json, write_metrics_md
+from egohmr.evaluate.report import write_report
 from egohmr.evaluate.results_io import PredictionResults, write_official_stage2, write_results
 from egohmr.evaluate.scene_cubes import SceneCubeSource
 from egohmr.evaluate.settings import EvalSettings
@@ -214,7 +214,7 @@ def _sample_my_chunks(
 
         model.set_body_models(*(load_body_model(run.body, g) for g in ("neutral", "male", "female")))
     scheduler = build_scheduler(loaded.cfg.schedule, settings.sampler, settings.spacing)
-    guidance = build_guidance(model, settings) if settings.guidance.enabled else None
+    guidance = build_guidance(model, settings)
     for k, start, stop in chunks:
         path = Path(run.out_dir) / "chunks" / f"chunk_{k:05d}.pt"
         if k % world != rank or path.is_file():
@@ -288,8 +288,7 @@ def _evaluate_results(
         "num_frames": results.num_frames,
         "results_file": str(out / "results.npz"),
     }
-    write_metrics_json(out / "metrics.json", metrics, info)
-    write_metrics_md(out / "metrics.md", metrics, info)
+    write_report(out, metrics, info)
     return metrics
 
 

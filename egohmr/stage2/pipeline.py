@@ -25,6 +25,7 @@ import torch
 from egohmr.diffusion.guidance import BoundCollisionGuidance, CollisionGuidance
 from egohmr.diffusion.sampling import GuidanceFn, ReturnMode, SamplingNoise, draw_noise, sample, step_plan
 from egohmr.diffusion.schedulers import DDIMScheduler, DDPMScheduler
+from egohmr.models.denoiser import DenoiserCondition
 from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
 
@@ -50,9 +51,18 @@ class Stage2Samples:
     x0: torch.Tensor
 
 
-def build_guidance(model: EgoHMRModel, settings: Stage2TestConfig) -> CollisionGuidance:
-    """`CollisionGuidance` of a model with the sampling settings' `guidance`: the model's schedule, neutral body,
-    scorer and x0 statistics."""
+def build_guidance(model: EgoHMRModel, settings: Stage2TestConfig) -> CollisionGuidance | None:
+    """Collision guidance of ``settings.guidance`` for a model (its schedule, neutral body, scorer and x0 statistics).
+
+    Args:
+        model: `EgoHMRModel`; its config is only read (``model.cfg.test`` is not consulted).
+        settings: the sampling settings; ``settings.guidance`` gives on/off, weight and active steps.
+
+    Returns:
+        `CollisionGuidance`, or None when ``settings.guidance.enabled`` is False.
+    """
+    if not settings.guidance.enabled:
+        return None
     return CollisionGuidance(
         settings.guidance,
         model.cfg.schedule,
@@ -78,6 +88,90 @@ class _PerRowGuidance:
             for i in range(x_t.shape[0])
         ]
         return (g.config.weight * g.step_scale(t, t_prev)) * torch.cat(rows, dim=0)
+
+
+@dataclass(frozen=True)
+class _RowsGuidance:
+    """Guidance with the betas (N, 10) and human-centric cube points (N, P, 3) of the N = B·S rows (or no guidance)."""
+
+    guidance: CollisionGuidance | None
+    betas_rows: torch.Tensor
+    points_rows: torch.Tensor | None
+
+    def bind(self, index: torch.Tensor | None = None) -> BoundCollisionGuidance | None:
+        """The guidance bound to all rows, or to the rows ``index``; None without guidance."""
+        if self.guidance is None or self.points_rows is None:
+            return None
+        if index is None:
+            return self.guidance.bind(self.betas_rows, self.points_rows)
+        return self.guidance.bind(self.betas_rows[index], self.points_rows[index])
+
+
+def _sample_fast(
+    model: EgoHMRModel,
+    batch: Mapping[str, torch.Tensor],
+    transl_pv: torch.Tensor,
+    cond: DenoiserCondition,
+    num_samples: int,
+    scheduler: DDPMScheduler | DDIMScheduler,
+    fuse: bool,
+    guidance: _RowsGuidance,
+    noise: SamplingNoise,
+    return_mode: ReturnMode,
+    timesteps: list[int] | None,
+) -> torch.Tensor:
+    """x0 (B·S, 144) of all rows at once: condition rows repeated S times, one denoiser call per step."""
+    rows = transl_pv.shape[0] * num_samples
+    cond_rows = cond.repeat_interleave(num_samples)
+    vis_rows = batch["vis_smpl24"].repeat_interleave(num_samples, dim=0)
+    step = model.denoiser.denoise_fused if fuse else model.denoiser.denoise
+
+    def denoise_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return step(x, t, cond_rows, vis_rows)
+
+    bound: GuidanceFn | None = guidance.bind()
+    return sample(denoise_fn, scheduler, timesteps, (rows, POSE_DIM), bound, noise=noise, return_mode=return_mode)
+
+
+def _sample_reference(
+    model: EgoHMRModel,
+    batch: Mapping[str, torch.Tensor],
+    transl_pv: torch.Tensor,
+    cond: DenoiserCondition,
+    num_samples: int,
+    scheduler: DDPMScheduler | DDIMScheduler,
+    fuse: bool,
+    guidance: _RowsGuidance,
+    noise: SamplingNoise,
+    return_mode: ReturnMode,
+    timesteps: list[int] | None,
+) -> torch.Tensor:
+    """x0 (B·S, 144, image-major rows) as the official code: one sample after another, features at every call."""
+    batch_size = transl_pv.shape[0]
+    vis = batch["vis_smpl24"]
+    step_ref = model.denoiser.denoise_fused_reference if fuse else model.denoiser.denoise_reference
+
+    def denoise_ref(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        fresh, _ = model.encode(batch, transl_pv)  # official: backbone + PointNet at every call
+        return step_ref(x, t, fresh, vis)
+
+    per_sample = []
+    for s in range(num_samples):  # official: one sample after another
+        index = torch.arange(batch_size, device=transl_pv.device) * num_samples + s
+        bound = guidance.bind(index)
+        per_row: GuidanceFn | None = None if bound is None else _PerRowGuidance(bound)
+        per_sample.append(
+            sample(
+                denoise_ref,
+                scheduler,
+                timesteps,
+                (batch_size, POSE_DIM),
+                per_row,
+                noise=noise.rows(index),
+                return_mode=return_mode,
+            )
+        )
+    return torch.stack(per_sample, dim=1).reshape(batch_size * num_samples, POSE_DIM)
 
 
 def predict_samples(
@@ -130,7 +224,6 @@ def predict_samples(
     if visible_noise_scale != 1.0:
         per_entry = vis.repeat_interleave(num_samples, dim=0).repeat_interleave(POSE_DIM // vis.shape[1], dim=1)
         noise = noise.scaled(torch.where(per_entry, visible_noise_scale, 1.0).to(noise.x_init.dtype))
-    denoiser = model.denoiser
 
     with torch.no_grad():
         cond, betas = model.encode(batch, transl_pv)  # once per image (the reference mode also recomputes below)
@@ -138,43 +231,11 @@ def predict_samples(
         points_rows = None
         if guidance is not None:
             points_rows = model.scene_points_hc(batch, transl_pv, None).repeat_interleave(num_samples, dim=0)
-        if mode == "fast":
-            cond_rows = cond.repeat_interleave(num_samples)
-            vis_rows = vis.repeat_interleave(num_samples, dim=0)
-            step = denoiser.denoise_fused if fuse else denoiser.denoise
-
-            def denoise_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return step(x, t, cond_rows, vis_rows)
-
-            bound: GuidanceFn | None = None
-            if guidance is not None and points_rows is not None:
-                bound = guidance.bind(betas_rows, points_rows)
-            x0 = sample(denoise_fn, scheduler, timesteps, (rows, POSE_DIM), bound, noise=noise, return_mode=return_mode)
-        else:
-            step_ref = denoiser.denoise_fused_reference if fuse else denoiser.denoise_reference
-
-            def denoise_ref(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                fresh, _ = model.encode(batch, transl_pv)  # official: backbone + PointNet at every call
-                return step_ref(x, t, fresh, vis)
-
-            per_sample = []
-            for s in range(num_samples):  # official: one sample after another
-                index = torch.arange(batch_size, device=transl_pv.device) * num_samples + s
-                per_row: GuidanceFn | None = None
-                if guidance is not None and points_rows is not None:
-                    per_row = _PerRowGuidance(guidance.bind(betas_rows[index], points_rows[index]))
-                per_sample.append(
-                    sample(
-                        denoise_ref,
-                        scheduler,
-                        timesteps,
-                        (batch_size, POSE_DIM),
-                        per_row,
-                        noise=noise.rows(index),
-                        return_mode=return_mode,
-                    )
-                )
-            x0 = torch.stack(per_sample, dim=1).reshape(rows, POSE_DIM)  # image-major rows
+        rows_guidance = _RowsGuidance(guidance, betas_rows, points_rows)
+        run = _sample_fast if mode == "fast" else _sample_reference
+        x0 = run(
+            model, batch, transl_pv, cond, num_samples, scheduler, fuse, rows_guidance, noise, return_mode, timesteps
+        )
         rotmat, _ = model.decode(x0)
     return Stage2Samples(
         global_orient_rotmat=rotmat[:, 0].reshape(batch_size, num_samples, 3, 3),

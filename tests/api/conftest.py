@@ -17,11 +17,11 @@ def _needs_shipped() -> None:
 @pytest.fixture(scope="package")
 def tiny_demo(tmp_path_factory) -> Path:
     """Output folder of `run_demo` in its tiny configuration (1 recording x 2 frames, 320x180, 2 samples, ddim-5)."""
-    from egohmr.cli.demo import DemoSettings, run_demo, tiny_settings
+    from egohmr.pipeline.demo import DemoSettings, run_demo, tiny_settings
 
     _needs_shipped()
     out = tmp_path_factory.mktemp("demo") / "out"
-    run_demo(tiny_settings(DemoSettings(out=out, device="cpu", progress=False)))
+    run_demo(tiny_settings(DemoSettings(out=out, device="cpu")))
     return out
 
 

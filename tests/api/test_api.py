@@ -76,6 +76,26 @@ def test_seeded_and_scene_as_points_or_file(pipe, frame):
     np.testing.assert_allclose(d.vertices_pv, a.vertices_pv, atol=1e-5)
 
 
+def test_settings_argument_equals_the_shorthands(pipe, frame):
+    import dataclasses
+
+    settings = dataclasses.replace(pipe.default_settings, num_samples=2, sampler="ddim", spacing="ddim5")
+    by_settings = pipe(
+        frame.image,
+        frame.intrinsics,
+        frame.bbox,
+        frame.verts_scene,
+        world2pv=frame.scene2pv,
+        keypoints_op25=frame.keypoints,
+        settings=settings,
+        generator=torch.Generator().manual_seed(5),
+    )
+    np.testing.assert_array_equal(by_settings.vertices_pv, _run(pipe, frame, seed=5).vertices_pv)
+    unguided = _run(pipe, frame, seed=5, settings=dataclasses.replace(settings, guidance=dataclasses.replace(
+        settings.guidance, enabled=False)))  # fmt: skip
+    assert not np.array_equal(unguided.vertices_pv, by_settings.vertices_pv)
+
+
 def test_visibility_rules(pipe, frame):
     from egohmr.data.visibility import openpose_visibility_smpl24
 

@@ -64,7 +64,7 @@ def test_demo_tiny(tiny_demo):
 
 
 def test_demo_refuses_foreign_folder(tmp_path):
-    from egohmr.cli.demo import DemoSettings, run_demo
+    from egohmr.pipeline.demo import DemoSettings, run_demo
 
     (tmp_path / "precious.txt").write_text("x")
     with pytest.raises(ValueError, match="not written by egohmr demo"):
@@ -112,3 +112,112 @@ def test_infer_end_to_end(tiny_demo, tmp_path, capsys):
     )
     with pytest.raises(ValueError, match="--bbox: expected 4"):
         args3.func(args3)
+
+
+# ---------------------------------------------------------------------------------------------- flags -> settings
+INFER_REQUIRED = ["infer", "--image", "i.png", "--scene", "s.npy", "--intrinsics", "1,2,3,4", "--bbox", "5,6,7,8",
+                  "--out", "o"]  # fmt: skip
+
+
+def _infer_settings(extra: list[str]):
+    from egohmr.cli.infer import infer_settings
+
+    return infer_settings(_parser().parse_args(INFER_REQUIRED + extra))
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "expected"),
+    [
+        ([], "image", Path("i.png")),
+        ([], "scene", Path("s.npy")),
+        ([], "intrinsics", (1.0, 2.0, 3.0, 4.0)),
+        ([], "bbox_px", (5.0, 6.0, 7.0, 8.0)),
+        ([], "out", Path("o")),
+        (["--keypoints", "kp.json"], "keypoints", Path("kp.json")),
+        (["--world-to-camera", "T.npy"], "world_to_camera", "T.npy"),
+        (["--stage1", "a.pt"], "stage1", Path("a.pt")),
+        (["--stage2", "b.pt"], "stage2", Path("b.pt")),
+        (["--device", "cuda"], "device", "cuda"),
+        (["--num-samples", "3"], "sampling.num_samples", 3),
+        (["--sampler", "ddim"], "sampling.sampler", "ddim"),
+        (["--steps", "7"], "sampling.steps", 7),
+        (["--no-fuse"], "sampling.fuse", False),
+        (["--fuse"], "sampling.fuse", True),
+        (["--no-guidance"], "sampling.guidance", False),
+        (["--guidance"], "sampling.guidance", True),
+        (["--seed", "11"], "sampling.seed", 11),
+    ],
+)
+def test_infer_flag_reaches_its_setting(extra, field, expected):
+    value = _infer_settings(extra)
+    for part in field.split("."):
+        value = getattr(value, part)
+    assert value == expected
+
+
+def test_infer_without_sampling_flags_keeps_every_preset_value():
+    from egohmr.pipeline.sampling import SamplingOverrides
+
+    assert _infer_settings([]).sampling == SamplingOverrides()
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "expected"),
+    [
+        (["--num-samples", "3"], "num_samples", 3),
+        (["--sampler", "ddim", "--steps", "5"], "spacing", "ddim5"),
+        (["--sampler", "ddim"], "spacing", "ddim50"),  # the steps of the preset (all 50) are kept
+        (["--steps", "10"], "spacing", "10"),
+        (["--no-fuse"], "diffuse_fuse", False),
+        (["--no-guidance"], "guidance.enabled", False),
+        (["--seed", "11"], "seed", 11),
+    ],
+)
+def test_infer_sampling_flag_reaches_stage2_test_config(extra, field, expected):
+    from egohmr.diffusion.schedule import NoiseScheduleConfig
+    from egohmr.pipeline.sampling import demo_preset
+    from egohmr.stage2.config import Stage2TestConfig
+
+    preset = demo_preset(Stage2TestConfig())
+    value = _infer_settings(extra).sampling.apply(preset, NoiseScheduleConfig())
+    for part in field.split("."):
+        value = getattr(value, part)
+        preset = getattr(preset, part)
+    assert value == expected != preset
+
+
+def _demo_settings(extra: list[str]):
+    from egohmr.cli.demo import demo_settings
+
+    return demo_settings(_parser().parse_args(["demo", *extra]))
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "expected"),
+    [
+        (["--out", "d"], "out", Path("d")),
+        (["--frames", "4"], "frames", 4),
+        (["--recordings", "3"], "recordings", 3),
+        (["--samples", "3"], "sampling.num_samples", 3),
+        (["--seed", "2"], "seed", 2),
+        (["--seed", "2"], "sampling.seed", 2),
+        (["--device", "cpu"], "device", "cpu"),
+        (["--stage1", "a.pt"], "stage1", "a.pt"),
+        (["--stage2", "b.pt"], "stage2", "b.pt"),
+        (["--sampler", "ddim"], "sampling.sampler", "ddim"),
+        (["--steps", "5"], "sampling.steps", 5),
+        (["--tiny"], "width", 320),
+        (["--tiny"], "sampling.num_samples", 2),
+    ],
+)
+def test_demo_flag_reaches_its_setting(extra, field, expected):
+    value = _demo_settings(extra)
+    for part in field.split("."):
+        value = getattr(value, part)
+    assert value == expected
+
+
+def test_demo_without_flags_is_the_default_demo():
+    from egohmr.pipeline.demo import DemoSettings
+
+    assert _demo_settings([]) == DemoSettings()

@@ -1,14 +1,21 @@
-"""Report writers: JSON with settings (NaN -> null), CSV, markdown, plots."""
+"""Report writers: JSON with settings (NaN/inf -> null), CSV, markdown, plots, and `write_report` over them."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from egohmr.evaluate.aggregate import compute_frame_stats, summarize
 from egohmr.evaluate.plots import binned_by_truncation, per_joint_means, write_plots
-from egohmr.evaluate.report import metrics_markdown, per_frame_table, write_metrics_json, write_per_frame_csv
+from egohmr.evaluate.report import (
+    metrics_markdown,
+    per_frame_table,
+    write_metrics_json,
+    write_per_frame_csv,
+    write_report,
+)
 
 
 def _stats():
@@ -67,3 +74,47 @@ def test_plot_helpers_and_files(tmp_path):
     assert counts.tolist() == [2, 1]
     paths = write_plots(_stats(), tmp_path)
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+def test_json_writes_nan_and_inf_as_null_and_stays_strict(tmp_path):
+    """Issue 17: metrics.json is strict JSON; every non-finite number (metrics, settings, numpy, arrays) is null."""
+    metrics = {
+        "mpjpe_mm": 12.5,
+        "collision_ratio": float("nan"),
+        "v2v_mm": float("inf"),
+        "pa_mpjpe_mm": np.float32("-inf"),
+    }
+    settings = {"weights": np.array([1.0, np.nan]), "limit": float("inf"), "nested": {"x": (np.float64("nan"), 2)}}
+    write_metrics_json(tmp_path / "metrics.json", metrics, settings)
+    text = (tmp_path / "metrics.json").read_text()
+    for token in ("NaN", "Infinity"):
+        assert token not in text
+
+    def refuse(constant: str):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    doc = json.loads(text, parse_constant=refuse)
+    assert doc["metrics"] == {"mpjpe_mm": 12.5, "collision_ratio": None, "v2v_mm": None, "pa_mpjpe_mm": None}
+    assert doc["settings"] == {"weights": [1.0, None], "limit": None, "nested": {"x": [None, 2]}}
+
+
+def test_write_report_files(tmp_path):
+    stats = _stats()
+    metrics = summarize(stats)
+    names = ["a", "b", "c"]
+    only_metrics = write_report(tmp_path / "m", metrics, {"mode": "corrected"})
+    assert [p.name for p in only_metrics] == ["metrics.json", "metrics.md"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["metrics.json", "metrics.md"]
+    full = write_report(tmp_path / "f", metrics, {"mode": "corrected"}, stats, np.array(names))
+    assert [p.name for p in full[:3]] == ["metrics.json", "metrics.md", "per_frame.csv"]
+    assert {p.name for p in full[3:]} == {
+        "per_joint_errors.png",
+        "error_vs_truncation.png",
+        "diversity_vs_visibility.png",
+    }
+    assert all(p.is_file() for p in full)
+    assert json.loads((tmp_path / "f" / "metrics.json").read_text())["metrics"]["collision_ratio"] is None
+    no_plots = write_report(tmp_path / "n", metrics, {}, stats, np.array(names), plots=False)
+    assert [p.name for p in no_plots] == ["metrics.json", "metrics.md", "per_frame.csv"]
+    with pytest.raises(ValueError, match="imgname"):
+        write_report(tmp_path / "x", metrics, {}, stats)
