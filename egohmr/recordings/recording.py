@@ -11,6 +11,7 @@ with, for every frame, what `EgoHMRPipeline` takes (image path, intrinsics, body
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ __all__ = ["FAR_CAMERA_M", "Recording", "RecordingFrame", "load_recording"]
 
 FAR_CAMERA_M = 2.0
 """Cameras this far outside the scene's bounding box are reported (poses inverted, or not in metres?)."""
+Z_UP_TO_Y_UP = np.array([[1.0, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]])
+"""Scene frame with z up (Blender, Aria, many scanners) -> y up: (x, y, z) -> (x, z, -y), a rotation about x."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class RecordingFrame:
             threshold set to 0), or None.
         visibility_source: "keypoints" or "bbox" (`egohmr.recordings.person.FramePerson`).
         num_people: people with keypoints in the frame; None when no keypoints were given.
-        world2pv: (4, 4) float64 scene -> camera (OpenCV axes), or None (the scene is in the camera frame).
+        world2pv: (4, 4) float64 scene (y-up) -> camera (OpenCV axes), or None (the scene is in the camera frame).
     """
 
     name: str
@@ -77,7 +80,7 @@ class Recording:
 
     Attributes:
         frames: the usable frames, in order.
-        scene: the scene points (scene frame, metres), file and sampling.
+        scene: the scene points (scene frame turned y-up, metres), file and sampling.
         scene_in_camera_frame: True without poses: the scene is taken to be in every frame's camera frame.
         intrinsics_from_fov: True when the intrinsics were guessed from a field of view.
         skipped_frames: names of frames without a usable person (no keypoint box and no bbox).
@@ -112,6 +115,7 @@ def load_recording(
     conf_threshold: float = 0.0,
     recording: str | None = None,
     kinect2scene: str | Path | None = None,
+    up_axis: Literal["y", "z"] = "y",
     rng: np.random.Generator | None = None,
 ) -> Recording:
     """Read and check every input of a recording (formats: docs/infer.md).
@@ -129,6 +133,8 @@ def load_recording(
         fov_deg: horizontal field of view (degrees) when there are no intrinsics.
         conf_threshold: keypoints with confidence > this are used (official: 0).
         recording, kinect2scene: for EgoBody's ``transf_matrices_all_seqs.pkl`` poses.
+        up_axis: the scene frame's vertical axis. The stage-2 crop takes the scene's y axis as up (EgoBody, HoloLens,
+            ARKit, glTF); "z" (Blender, Aria, many scanners) turns the scene and the poses y-up.
         rng: draws the mesh surface samples; None: ``np.random.default_rng(0)`` (the same points every run).
 
     Returns:
@@ -140,12 +146,16 @@ def load_recording(
     """
     if keypoints is None and bbox is None:
         raise ValueError("give 2D keypoints or a bbox: neither was given, so the person cannot be found")
+    if up_axis not in ("y", "z"):
+        raise ValueError(f"up_axis must be 'y' or 'z', got {up_axis!r}")
     frame_list = list_frames(frames)
     sizes = [image_size(f.path) for f in frame_list]
     intr = resolve_intrinsics(intrinsics, frame_list, sizes, fov_deg)
     kp_table = read_keypoints(keypoints, frame_list) if keypoints is not None else None
     boxes = read_boxes(bbox, frame_list, sizes) if bbox is not None else [None] * len(frame_list)
     world2pv = read_world2pv(poses, frame_list, recording, kinect2scene) if poses is not None else None
+    if world2pv is not None and up_axis == "z":
+        world2pv = [T @ Z_UP_TO_Y_UP.T for T in world2pv]  # Z_UP_TO_Y_UP is a rotation: its inverse is its transpose
 
     notes: list[str] = []
     out, skipped, crowded = [], [], []
@@ -191,6 +201,10 @@ def load_recording(
         notes.append(f"no intrinsics: guessed from a horizontal field of view (fx = {fx:.0f} px); give real ones")
 
     scene_points = load_scene(scene, rng if rng is not None else np.random.default_rng(0))
+    if up_axis == "z":
+        turned = scene_points.points_scene @ Z_UP_TO_Y_UP[:3, :3].T
+        scene_points = dataclasses.replace(scene_points, points_scene=turned)
+        notes.append("scene z-up: scene and poses turned y-up (x, y, z) -> (x, z, -y)")
     if scene_points.kind == "mesh":
         notes.append(
             f"scene mesh {scene_points.path.name}: {scene_points.surface_area_m2:.1f} m^2 sampled to "

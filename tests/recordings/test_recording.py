@@ -127,3 +127,25 @@ def test_several_people_reported_and_whole_recording_refusals(tmp_path):
     far = load_recording(tmp_path / "f", tmp_path / "op", scene=tmp_path / "floor.obj", poses=poses)
     assert any("outside the scene's bounding box" in n for n in far.notes)
     assert json.loads(poses.read_text())  # the file is untouched
+
+
+def test_z_up_scene_is_turned_y_up_with_its_poses(tmp_path):
+    write_frames(tmp_path / "f", ["0"])
+    floor_z_up = FLOOR_V[:, [0, 2, 1]]  # the floor in the xy plane
+    write_obj(tmp_path / "floor_z.obj", floor_z_up, FLOOR_F)
+    write_openpose(tmp_path / "op", "0", [person_op25(1, 1, 30, 40)])
+    cam2scene = np.eye(4)
+    cam2scene[:3, 3] = (0.5, -2.0, 1.6)  # 1.6 m above a z-up floor
+    common = dict(scene=tmp_path / "floor_z.obj", poses={"0": cam2scene})
+    as_is = load_recording(tmp_path / "f", tmp_path / "op", **common)
+    turned = load_recording(tmp_path / "f", tmp_path / "op", up_axis="z", **common)
+    assert np.abs(turned.scene.points_scene[:, 1]).max() < 1e-9  # the floor is now y = 0
+    camera_y = np.linalg.inv(turned.frames[0].world2pv)[1, 3]
+    assert camera_y == pytest.approx(1.6)
+
+    # The same scene points land at the same camera-frame positions.
+    def to_pv(rec):
+        T = rec.frames[0].world2pv
+        return rec.scene.points_scene @ T[:3, :3].T + T[:3, 3]
+
+    np.testing.assert_allclose(to_pv(turned), to_pv(as_is), atol=1e-9)
