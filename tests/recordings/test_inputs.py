@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from egohmr.recordings.frames import list_frames
+from egohmr.recordings.frames import image_size, list_frames
 from egohmr.recordings.intrinsics import intrinsics_from_fov, resolve_intrinsics
 from egohmr.recordings.keypoint_maps import op25_to_coco
 from egohmr.recordings.keypoints import check_keypoints_in_image, read_keypoints
@@ -44,6 +44,9 @@ def test_missing_frames_and_videos_are_refused(tmp_path):
     (tmp_path / "dup" / "a.jpg").write_bytes((tmp_path / "dup" / "a.png").read_bytes())
     with pytest.raises(ValueError, match="same frame name 'a'"):
         list_frames(tmp_path / "dup")
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"zero\.jpg is empty \(0 bytes\)"):
+        image_size(list_frames(tmp_path / "zero.jpg")[0].path)
 
 
 # -------------------------------------------------------------------------------------------------------- keypoints
