@@ -1,0 +1,1 @@
+"""Tests of `egohmr.recordings` (user recordings as pipeline inputs)."""
