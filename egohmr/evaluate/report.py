@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from egohmr.constants import MM_PER_M
 from egohmr.evaluate import metrics as M
-from egohmr.evaluate.aggregate import DIVERSITY_NAMES, JOINT_FAMILIES, MM_PER_M, VERTEX_FAMILIES, FrameStats
+from egohmr.evaluate.aggregate import DIVERSITY_NAMES, JOINT_FAMILIES, VERTEX_FAMILIES, FrameStats
 from egohmr.files import atomic_write_text
 
 REPORT_FORMAT_VERSION = 1

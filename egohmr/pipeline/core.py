@@ -36,6 +36,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from egohmr.constants import CROP_SIZE_PX
+from egohmr.geometry.frames import apply_transform
 from egohmr.pipeline import inputs as I
 from egohmr.pipeline.sampling import SamplingOverrides, demo_preset
 from egohmr.stage2.config import Stage2TestConfig
@@ -337,7 +339,7 @@ class EgoHMRPipeline:
         T = I.check_world2pv(world2pv) if world2pv is not None else None
         pts = load_scene_points(scene) if isinstance(scene, str | Path) else I.check_points(scene, "scene")
         if T is not None:
-            pts = pts @ T[:3, :3].T + T[:3, 3]
+            pts = apply_transform(T, pts)
         return _Inputs(img, intr, box, kp, pts, T)
 
     def _run_stage1(self, inputs: _Inputs, rng: np.random.Generator) -> _Stage1Output:
@@ -401,10 +403,10 @@ class EgoHMRPipeline:
         from egohmr.stage2.pipeline import predict_samples
 
         scheduler = build_scheduler(self.stage2.cfg.schedule, settings.sampler, settings.spacing)
-        if self.stage1.cfg.image_size_px == 224:
+        if self.stage1.cfg.image_size_px == CROP_SIZE_PX:
             crop = s1.crop
         else:
-            crop = I.crop_image(inputs.image, s1.bbox_center_px, s1.bbox_size_px, 224)
+            crop = I.crop_image(inputs.image, s1.bbox_center_px, s1.bbox_size_px, CROP_SIZE_PX)
         batch = s1.camera | {
             "img_crop": self._tensor(crop[None]),
             "scene_points_pv": self._tensor(scene.cube_pv[None]),

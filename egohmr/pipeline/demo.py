@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from egohmr.constants import BBOX_SCALE_UNIT_PX
 from egohmr.pipeline.sampling import SamplingOverrides, num_sampling_steps
 
 if TYPE_CHECKING:  # kept out of the import: `egohmr demo --help` must not load torch
@@ -158,7 +159,10 @@ def _annotated_frames(data: Path) -> tuple[Any, list[_DemoFrame]]:
         ann = load_annotations(path)
         raw = ef.read_annotation_npz(path)
         for i in range(ann.num_frames):
-            center, side = raw["center"][i], float(raw["scale"][i]) * 200.0  # box side max(w, h); enlarged later
+            center, side = (
+                raw["center"][i],
+                float(raw["scale"][i]) * BBOX_SCALE_UNIT_PX,
+            )  # box side max(w, h); enlarged later
             bbox = (center[0] - side / 2, center[1] - side / 2, center[0] + side / 2, center[1] + side / 2)
             frames.append(_DemoFrame(str(ann.imgname[i]), bbox, raw["valid_keypoints"][i]))
         if ann.num_frames:

@@ -15,6 +15,7 @@ import numpy as np
 
 from egohmr.constants import BBOX_ENLARGE
 from egohmr.data.crop import affine_invert, crop_from_full_map, normalize_crop, warp_image
+from egohmr.geometry.frames import apply_transform
 
 __all__ = [
     "FLIP_Y_UP",
@@ -171,10 +172,6 @@ def front_points(points_pv: np.ndarray, num: int, rng: np.random.Generator) -> n
     return sample_points(front, num, rng)
 
 
-def _apply(T: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return points @ T[:3, :3].T + T[:3, 3]
-
-
 def stage2_cube(
     points_pv: np.ndarray,
     transl_pv: np.ndarray,
@@ -205,8 +202,8 @@ def stage2_cube(
     from egohmr.preprocess.scene_s2 import crop_cube
 
     pv2up = np.linalg.inv(world2pv) if world2pv is not None else FLIP_Y_UP
-    pts_up = _apply(pv2up, points_pv)
-    center_up = _apply(pv2up, np.asarray(transl_pv, dtype=np.float64)[None])[0]
+    pts_up = apply_transform(pv2up, points_pv)
+    center_up = apply_transform(pv2up, np.asarray(transl_pv, dtype=np.float64)[None])[0]
     try:
         cube_up = crop_cube(pts_up, center_up, rng, num_points, "stage-2 scene crop", cube_size_m, None, None, True)
     except ValueError:
@@ -217,7 +214,7 @@ def stage2_cube(
             f"scene has {points_pv.shape[0]} points, the nearest {float(d.min()):.2f} m away horizontally. Is the "
             "scene in metres and in the right frame (PV camera, or world with world2pv)?"
         ) from None
-    return _apply(np.linalg.inv(pv2up), cube_up)
+    return apply_transform(np.linalg.inv(pv2up), cube_up)
 
 
 def box_visibility(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from egohmr.config.core import ConfigError, load_config
-from egohmr.constants import FX_NORM_PX
+from egohmr.constants import CROP_SIZE_PX, FX_NORM_PX
 from egohmr.train.config import OFFICIAL_STAGE1_TRAIN, TrainConfig, validate_train_config
 
 __all__ = [
@@ -51,7 +51,7 @@ class Stage1ModelConfig:
     no image augmentation then)."""
     prohmr_checkpoint: str | None = None
     """ProHMR `checkpoints.pt` (Lightning) whose `backbone.*` weights initialise the backbone (official training)."""
-    image_size_px: int = 224
+    image_size_px: int = CROP_SIZE_PX
     """Crop side S in px (official MODEL.IMAGE_SIZE)."""
     scene_feat_dim: int = 512
     """PointNet output size D_scene (official 512)."""

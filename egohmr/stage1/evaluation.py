@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from egohmr.constants import MM_PER_M
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
 from egohmr.data.egobody_format import annotation_path
 from egohmr.evaluate.ground_truth import Annotations, load_annotations
@@ -174,9 +175,9 @@ def stage1_metrics(
     settings = EvalSettings(pa_alignment="all")
     metrics = evaluate_results(results, annotations, bodies, settings, where=where).metrics
     diff = results.pred_transl_pv.astype(np.float64) - annotations.transl_pv  # (N, 3) metres
-    metrics["transl_err_mm"] = 1000.0 * float(np.linalg.norm(diff, axis=-1).mean())
+    metrics["transl_err_mm"] = MM_PER_M * float(np.linalg.norm(diff, axis=-1).mean())
     for axis, rms in zip("xyz", np.sqrt((diff**2).mean(axis=0)), strict=True):
-        metrics[f"transl_rms_{axis}_mm"] = 1000.0 * float(rms)
+        metrics[f"transl_rms_{axis}_mm"] = MM_PER_M * float(rms)
     return metrics
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from egohmr.constants import MM_PER_M, NUM_SMPL_JOINTS, POSE_6D_DIM
 from egohmr.geometry.cameras import crop_cam_to_full_transl
 from egohmr.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
 from egohmr.models import build_backbone
@@ -43,8 +44,6 @@ __all__ = ["ProHMRScene", "Stage1Output", "build_context", "gt_pose_6d", "gt_pos
 
 logger = logging.getLogger(__name__)
 
-NUM_POSE_JOINTS = 24
-POSE_DIM = NUM_POSE_JOINTS * 6
 INIT_NOISE_STD_MIN = 1e-3
 """Least noise std added to the GT poses of the ActNorm initialisation batch."""
 _BODY_TERMS = ("keypoints_2d_full", "keypoints_3d", "keypoints_3d_full", "v2v")
@@ -162,7 +161,7 @@ class ProHMRScene(nn.Module):
             raise ValueError(f"backbone {cfg.backbone!r} gives {feat_dim}-d features, config says {cfg.img_feat_dim}")
         self.flow = SMPLFlow(
             context_features=cfg.context_dim,
-            features=POSE_DIM,
+            features=POSE_6D_DIM,
             hidden_features=cfg.flow_hidden,
             num_layers=cfg.flow_num_layers,
             num_blocks_per_layer=cfg.flow_blocks_per_layer,
@@ -254,7 +253,7 @@ class ProHMRScene(nn.Module):
         """
         s = self.flow.sample(context, num_samples, z=z, generator=generator)
         b = context.shape[0]
-        rotmat = rot6d_to_rotmat(s.pose_6d.reshape(b, num_samples, NUM_POSE_JOINTS, 6), order="col")
+        rotmat = rot6d_to_rotmat(s.pose_6d.reshape(b, num_samples, NUM_SMPL_JOINTS, 6), order="col")
         transl = crop_cam_to_full_transl(
             s.cam_crop,
             batch["bbox_center_px"][:, None, :].to(s.cam_crop.dtype),
@@ -382,9 +381,9 @@ class ProHMRScene(nn.Module):
         gt_j = batch["joints3d_pv"]
         pj = bodies.joints[:, 0]  # (B, 24, 3) mode
         aligned = (pj - pj[:, :1]) - (gt_j - gt_j[:, :1])
-        result["mpjpe_mm"] = 1000.0 * aligned.norm(dim=-1).mean()
-        result["g_mpjpe_mm"] = 1000.0 * (pj + out.transl_full_pv[:, 0, None] - gt_j).norm(dim=-1).mean()
-        result["transl_err_mm"] = 1000.0 * (out.transl_full_pv[:, 0] - batch["transl_pv"]).norm(dim=-1).mean()
+        result["mpjpe_mm"] = MM_PER_M * aligned.norm(dim=-1).mean()
+        result["g_mpjpe_mm"] = MM_PER_M * (pj + out.transl_full_pv[:, 0, None] - gt_j).norm(dim=-1).mean()
+        result["transl_err_mm"] = MM_PER_M * (out.transl_full_pv[:, 0] - batch["transl_pv"]).norm(dim=-1).mean()
         return result
 
     def on_train_start(self, first_batch: Mapping[str, torch.Tensor]) -> None:

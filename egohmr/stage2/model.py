@@ -25,7 +25,7 @@ from torch import nn
 
 from egohmr.body import BodyModel, load_body_model
 from egohmr.collision import SurfacePenetration
-from egohmr.constants import NUM_SMPL_JOINTS
+from egohmr.constants import MM_PER_M, NUM_SMPL_JOINTS, POSE_6D_DIM
 from egohmr.diffusion.sampling import sample
 from egohmr.diffusion.schedulers import DDPMScheduler, build_scheduler
 from egohmr.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
@@ -40,8 +40,6 @@ __all__ = ["CHECKPOINT_KIND", "EgoHMRModel"]
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_KIND = "egohmr.stage2"
-POSE_DIM = NUM_SMPL_JOINTS * 6
-MM_PER_M = 1000.0
 
 
 class EgoHMRModel(nn.Module):
@@ -73,8 +71,8 @@ class EgoHMRModel(nn.Module):
             prediction=cfg.schedule.prediction,
             alphas_cumprod=self.train_scheduler.schedule.alphas_cumprod,
         )
-        self.register_buffer("x_mean", torch.zeros(POSE_DIM))
-        self.register_buffer("x_std", torch.ones(POSE_DIM))
+        self.register_buffer("x_mean", torch.zeros(POSE_6D_DIM))
+        self.register_buffer("x_std", torch.ones(POSE_6D_DIM))
         if x_mean is not None or x_std is not None:
             self.set_norm_stats(x_mean, x_std)
         self._bodies: dict[str, BodyModel] | None = None
@@ -88,8 +86,8 @@ class EgoHMRModel(nn.Module):
         """Set the x0 normaliser: (144,) mean and (144,) std (`egohmr.data.stats.PoseStats` values)."""
         mean = torch.as_tensor(np.asarray(x_mean), dtype=torch.float32).reshape(-1)
         std = torch.as_tensor(np.asarray(x_std), dtype=torch.float32).reshape(-1)
-        if mean.shape != (POSE_DIM,) or std.shape != (POSE_DIM,):
-            raise ValueError(f"norm stats must be ({POSE_DIM},) each, got {tuple(mean.shape)}, {tuple(std.shape)}")
+        if mean.shape != (POSE_6D_DIM,) or std.shape != (POSE_6D_DIM,):
+            raise ValueError(f"norm stats must be ({POSE_6D_DIM},) each, got {tuple(mean.shape)}, {tuple(std.shape)}")
         if not bool((std > 0).all()):
             raise ValueError("norm stats: x_std must be > 0 everywhere")
         self.x_mean.copy_(mean)
@@ -139,13 +137,13 @@ class EgoHMRModel(nn.Module):
 
     def decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised x0 (N, 144) or (N, 24, 6) -> (rotmat (N, 24, 3, 3), raw 6D (N, 24, 6)); joint 0: PV frame."""
-        pose_6d = self.unnormalize(x.reshape(-1, POSE_DIM)).reshape(-1, NUM_SMPL_JOINTS, 6)
+        pose_6d = self.unnormalize(x.reshape(-1, POSE_6D_DIM)).reshape(-1, NUM_SMPL_JOINTS, 6)
         return rot6d_to_rotmat(pose_6d, order="row"), pose_6d
 
     def encode_gt_pose(self, global_orient_pv_rotmat: torch.Tensor, body_pose_rotmat: torch.Tensor) -> torch.Tensor:
         """GT rotations (B, 3, 3) and (B, 23, 3, 3) -> normalised x0 (B, 144)."""
         rotmat = torch.cat((global_orient_pv_rotmat.unsqueeze(1), body_pose_rotmat), dim=1)  # (B, 24, 3, 3)
-        return self.normalize(rotmat_to_rot6d(rotmat, order="row").reshape(-1, POSE_DIM))
+        return self.normalize(rotmat_to_rot6d(rotmat, order="row").reshape(-1, POSE_6D_DIM))
 
     # ------------------------------------------------------------------ conditioning (once per image)
     def image_features(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -278,7 +276,7 @@ class EgoHMRModel(nn.Module):
             lambda x, t: self.denoiser.denoise(x, t, cond, vis),
             scheduler,
             None,
-            (transl.shape[0], POSE_DIM),
+            (transl.shape[0], POSE_6D_DIM),
             dtype=transl.dtype,
             device=transl.device,
         )
@@ -294,6 +292,7 @@ class EgoHMRModel(nn.Module):
             batch["cx"].cpu(),
             batch["cy"].cpu(),
             image_size_px=(int(size[0]), int(size[1])),
+            official=False,
         )
         visible = torch.from_numpy(visible).to(err.device)
         n_vis = visible.sum().clamp_min(1)

@@ -22,6 +22,7 @@ from typing import Literal
 
 import torch
 
+from egohmr.constants import POSE_6D_DIM
 from egohmr.diffusion.guidance import BoundCollisionGuidance, CollisionGuidance
 from egohmr.diffusion.sampling import GuidanceFn, ReturnMode, SamplingNoise, draw_noise, sample, step_plan
 from egohmr.diffusion.schedulers import DDIMScheduler, DDPMScheduler
@@ -30,8 +31,6 @@ from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
 
 __all__ = ["Stage2Samples", "build_guidance", "predict_samples"]
-
-POSE_DIM = 144
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ def _sample_fast(
         return step(x, t, cond_rows, vis_rows)
 
     bound: GuidanceFn | None = guidance.bind()
-    return sample(denoise_fn, scheduler, timesteps, (rows, POSE_DIM), bound, noise=noise, return_mode=return_mode)
+    return sample(denoise_fn, scheduler, timesteps, (rows, POSE_6D_DIM), bound, noise=noise, return_mode=return_mode)
 
 
 def _sample_reference(
@@ -165,13 +164,13 @@ def _sample_reference(
                 denoise_ref,
                 scheduler,
                 timesteps,
-                (batch_size, POSE_DIM),
+                (batch_size, POSE_6D_DIM),
                 per_row,
                 noise=noise.rows(index),
                 return_mode=return_mode,
             )
         )
-    return torch.stack(per_sample, dim=1).reshape(batch_size * num_samples, POSE_DIM)
+    return torch.stack(per_sample, dim=1).reshape(batch_size * num_samples, POSE_6D_DIM)
 
 
 def predict_samples(
@@ -219,10 +218,10 @@ def predict_samples(
     rows = batch_size * num_samples
     plan = step_plan(scheduler, timesteps)
     if noise is None:
-        noise = draw_noise(len(plan), (rows, POSE_DIM), generator, transl_pv.dtype, transl_pv.device)
+        noise = draw_noise(len(plan), (rows, POSE_6D_DIM), generator, transl_pv.dtype, transl_pv.device)
     vis = batch["vis_smpl24"]
     if visible_noise_scale != 1.0:
-        per_entry = vis.repeat_interleave(num_samples, dim=0).repeat_interleave(POSE_DIM // vis.shape[1], dim=1)
+        per_entry = vis.repeat_interleave(num_samples, dim=0).repeat_interleave(POSE_6D_DIM // vis.shape[1], dim=1)
         noise = noise.scaled(torch.where(per_entry, visible_noise_scale, 1.0).to(noise.x_init.dtype))
 
     with torch.no_grad():
@@ -241,5 +240,5 @@ def predict_samples(
         global_orient_rotmat=rotmat[:, 0].reshape(batch_size, num_samples, 3, 3),
         body_pose_rotmat=rotmat[:, 1:].reshape(batch_size, num_samples, 23, 3, 3),
         betas=betas_rows.reshape(batch_size, num_samples, -1),
-        x0=x0.reshape(batch_size, num_samples, POSE_DIM),
+        x0=x0.reshape(batch_size, num_samples, POSE_6D_DIM),
     )
