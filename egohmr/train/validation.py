@@ -20,7 +20,7 @@ from egohmr.train.rng import isolated_rng, mix_seed
 
 __all__ = ["Validation", "is_better", "validate", "validate_for_best"]
 
-VAL_SEED_TAG = 0x7661  # separates validation seeds from training seeds in mix_seed
+_VAL_SEED_TAG = 0x7661  # separates validation seeds from training seeds in mix_seed
 
 Autocast = Callable[[], contextlib.AbstractContextManager[Any]]
 
@@ -51,7 +51,7 @@ def validate(
         val_set,
         sampler,
         num_workers=cfg.num_workers,
-        loader_seed=mix_seed(cfg.seed, VAL_SEED_TAG, ctx.rank),
+        loader_seed=mix_seed(cfg.seed, _VAL_SEED_TAG, ctx.rank),
         pin_memory=ctx.device.type == "cuda",
         collate_fn=collate_fn,
     )
@@ -60,7 +60,7 @@ def validate(
     counts: dict[str, int] = {}
     model.eval()
     try:
-        with torch.no_grad(), isolated_rng(mix_seed(cfg.seed, VAL_SEED_TAG, step, ctx.rank), ctx.device):
+        with torch.no_grad(), isolated_rng(mix_seed(cfg.seed, _VAL_SEED_TAG, step, ctx.rank), ctx.device):
             for batch in loader:
                 batch = to_device(batch, ctx.device)
                 n = batch_size_of(batch)

@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def ddp_worker(rank: int, world_size: int, port: int, out_dir: str, max_steps: int) -> None:
-    """Target of `torch.multiprocessing.spawn`: sets the torchrun environment and trains the toy with DDP (gloo)."""
+    """Target of `torch.multiprocessing.spawn`: sets the torchrun environment, trains the toy with DDP (gloo), writes
+    `rank<r>.pt` and ends the process at once (see the end)."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -192,6 +193,13 @@ def ddp_worker(rank: int, world_size: int, port: int, out_dir: str, max_steps: i
         {"state": model.state_dict(), "step": result.step, "val": result.val_metrics},
         Path(out_dir) / f"rank{rank}.pt",
     )
+    # Leave without interpreter finalisation. DDP's reducer keeps the gloo process group alive after
+    # destroy_process_group (a leak inside torch: its loop and work threads, and rank 0's TCPStore server thread, still
+    # run); a normal exit runs C++ static destructors beside them and, when the peer closes its sockets at that moment,
+    # occasionally aborts (SIGABRT). Everything this worker produces is written and closed above.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
