@@ -1,14 +1,15 @@
-"""The official collision-guidance update of a DDPM posterior mean, as small pure functions.
+"""The official collision-guidance rule, as small pure parts: joint weights and mask of the gradient, step scale.
 
 `reference-egohmr.md` section 3 ("Collision-score guidance", ``p_sample_with_grad`` and ``guide_coll``): given the
 gradient ``g_raw = ∂(−mean_b L_b)/∂x_t`` of a collision loss with respect to the current noisy sample,
 
 1. `weight_guidance_gradient`: per joint ×1 for joints 0–2 and ×2 for joints 3–23, then every joint except the lower
    body (`LOWER_BODY_JOINTS`: hips, knees, ankles, feet) is zeroed, so the global orientation never moves;
-2. `guided_mean`: ``mean + w · β̃_t · g`` for t >= 5, ``mean + w · 0.01 · g`` for t < 5 (official w = 2.0, applied
-   for t <= 10 of the 50-step DDPM only).
+2. the posterior mean moves by ``w · β̃_t · g`` for t >= `SMALL_T_THRESHOLD` (5) and by ``w · SMALL_T_VARIANCE · g``
+   (0.01) below (official w = 2.0, applied for t <= 10 of the 50-step DDPM only); `CollisionGuidance.step_scale`
+   implements this scale (and its sum over the steps a DDIM step spans).
 
-The noise is added afterwards (`DDPMScheduler.add_noise`). Computing the loss and its gradient is the guidance
+The noise is added afterwards (`DDPMScheduler.add_step_noise`). Computing the loss and its gradient is the guidance
 callable's job (``diffusion/guidance.py``); schedulers know nothing about guidance.
 """
 
@@ -18,7 +19,7 @@ import torch
 
 from egohmr.constants import LOWER_BODY_JOINTS, NUM_SMPL_JOINTS
 
-__all__ = ["guidance_joint_weights", "guided_mean", "weight_guidance_gradient"]
+__all__ = ["SMALL_T_THRESHOLD", "SMALL_T_VARIANCE", "guidance_joint_weights", "weight_guidance_gradient"]
 
 SMALL_T_THRESHOLD = 5  # below this timestep the variance factor is replaced by a constant
 SMALL_T_VARIANCE = 0.01
@@ -45,28 +46,3 @@ def weight_guidance_gradient(g: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"g must be (N, 144), got {tuple(g.shape)}")
     weights = guidance_joint_weights(g.dtype, g.device)
     return (g.reshape(-1, NUM_SMPL_JOINTS, 6) * weights[:, None]).reshape(g.shape)  # (N, 24, 6) -> (N, 144)
-
-
-def guided_mean(
-    mean: torch.Tensor, g: torch.Tensor, t: int | torch.Tensor, variance: torch.Tensor, weight: float
-) -> torch.Tensor:
-    """Shift a DDPM posterior mean along the weighted guidance gradient (official ``p_sample_with_grad``).
-
-    ``mean + weight · s · g`` with ``s = variance`` where t >= 5 and ``s = 0.01`` where t < 5.
-
-    Args:
-        mean: (N, D) posterior mean μ̃_t.
-        g: (N, D) weighted gradient (`weight_guidance_gradient`).
-        t: timestep (int) or (N,) int64 per row (DDPM over all 50 steps: respaced index = original timestep).
-        variance: posterior variance β̃_t, broadcastable to (N, D) (e.g. `StepOutput.variance`).
-        weight: guidance weight w (official ``cond_grad_weight`` 2.0).
-
-    Returns:
-        (N, D) guided mean.
-    """
-    t = torch.as_tensor(t, device=mean.device)
-    if t.dim() == 1:
-        t = t.reshape(-1, *([1] * (mean.dim() - 1)))
-    small = torch.full_like(mean, SMALL_T_VARIANCE)
-    scale = torch.where(t >= SMALL_T_THRESHOLD, torch.as_tensor(variance, device=mean.device).to(mean.dtype), small)
-    return mean + weight * scale * g

@@ -159,7 +159,7 @@ def sample(
         if shift is None:
             x = out.prev_sample
         elif isinstance(scheduler, DDPMScheduler):
-            x = scheduler.add_noise(out.mean + shift, t_index, noise=noise.steps[k])
+            x = scheduler.add_step_noise(out.mean + shift, t_index, noise=noise.steps[k])
         else:
             x = out.prev_sample + shift  # DDIM: the noise term (η > 0) is unchanged by the mean shift
     return pred_x0 if return_mode == "official" else x

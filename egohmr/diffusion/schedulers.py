@@ -133,7 +133,7 @@ class DDPMScheduler(_Scheduler):
         """log β̃ at ``t_index`` with the official clipping (β̃_0 -> β̃_1), ``coef_dtype``, broadcastable."""
         return self._coef("posterior_log_variance_clipped", t_index, like)
 
-    def add_noise(
+    def add_step_noise(
         self,
         mean: torch.Tensor,
         t_index: TIndex,
@@ -141,6 +141,8 @@ class DDPMScheduler(_Scheduler):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """x_{t−1} = mean + [t ≠ 0] · exp(½ log β̃_t) · ε. Use on a guided mean (guidance shifts the mean only).
+
+        The noise of one reverse step; the forward process (diffusers' ``add_noise``) is `q_sample`.
 
         Args:
             mean: (N, ...) posterior mean (possibly guided).
@@ -181,7 +183,7 @@ class DDPMScheduler(_Scheduler):
         coef2 = self._coef("posterior_mean_coef2", t_index, x_t).to(x_t.dtype)
         mean = coef1 * pred_x0 + coef2 * x_t
         variance = self._coef("posterior_variance", t_index, x_t).expand_as(x_t)
-        prev = self.add_noise(mean, t_index, noise, generator)
+        prev = self.add_step_noise(mean, t_index, noise, generator)
         return StepOutput(prev_sample=prev, pred_x0=pred_x0, mean=mean, variance=variance)
 
 

@@ -32,7 +32,9 @@ from egohmr.data.scene_points import (
     scene2kinect_per_recording,
 )
 from egohmr.files import atomic_write_bytes
-from egohmr.preprocess import atomic_save_npy, frame_rng, run_tasks, uniform_downsample
+from egohmr.preprocess.files import atomic_save_npy
+from egohmr.preprocess.pool import run_tasks
+from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 
 __all__ = ["SceneS1Options", "SceneS1Result", "crop_front_points", "plan_s1", "run_scene_s1"]
 

@@ -36,7 +36,9 @@ from egohmr.data.scene_points import (
     s2_cube_path,
     scene2kinect_per_recording,
 )
-from egohmr.preprocess import atomic_save_npy, frame_rng, run_tasks, uniform_downsample
+from egohmr.preprocess.files import atomic_save_npy
+from egohmr.preprocess.pool import run_tasks
+from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 
 __all__ = ["SceneS2Options", "SceneS2Result", "crop_cube", "run_scene_s2"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from egohmr.render import FAR_M, NEAR_M, PreparedScene, RenderOutput
+from egohmr.render.scene import FAR_M, NEAR_M, PreparedScene, RenderOutput
 
 _VERTEX_SHADER = """
 #version 330

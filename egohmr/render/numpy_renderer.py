@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from egohmr.render import NEAR_M, PreparedScene, RenderOutput
+from egohmr.render.scene import NEAR_M, PreparedScene, RenderOutput
 
 MAX_FRAGMENTS = 4_000_000
 

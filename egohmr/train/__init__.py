@@ -4,6 +4,7 @@ A stage CLI resolves its config, builds the model and datasets, and calls::
 
     result = train(model, train_set, val_set, cfg.train, kind="egohmr.stage1", full_config=cfg, resume=args.resume)
 
+Ctrl-C stops a run after writing `last.pt` and raises `TrainingInterrupted`, whose message is the resume command.
 Checkpoints are read back with `load_checkpoint(path, expected_kind="egohmr.stage1")`.
 """
 
@@ -20,7 +21,7 @@ from egohmr.train.checkpoint import (
 )
 from egohmr.train.config import OFFICIAL_STAGE1_TRAIN, OFFICIAL_STAGE2_TRAIN, TrainConfig, validate_train_config
 from egohmr.train.distributed import DistContext, all_reduce_gradients, setup_distributed
-from egohmr.train.engine import NonFiniteLossError, TrainableModel, TrainResult, train
+from egohmr.train.engine import NonFiniteLossError, TrainableModel, TrainingInterrupted, TrainResult, train
 from egohmr.train.lr import lr_at
 from egohmr.train.rng import seed_everything
 
@@ -36,6 +37,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainableModel",
+    "TrainingInterrupted",
     "all_reduce_gradients",
     "build_checkpoint",
     "load_checkpoint",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "make_loader",
     "nonfinite_keys",
     "to_device",
+    "train_batches",
 ]
 
 VAL_EPOCH = -1
@@ -122,12 +124,15 @@ class ValBatchSampler:
             yield [(i, mix_seed(self.seed, VAL_EPOCH, i)) for i in chunk]
 
 
-def _seed_worker(worker_id: int) -> None:
-    """Seed numpy and `random` in a DataLoader worker from the torch seed the loader gave it.
+def _init_worker(worker_id: int) -> None:
+    """Seed numpy and `random` in a DataLoader worker from the torch seed the loader gave it; ignore Ctrl-C.
 
     The loader seeds each worker's torch generator with base_seed + worker_id, and base_seed comes from the loader's
-    own generator, which the engine seeds per (seed, epoch, rank).
+    own generator, which the engine seeds per (seed, epoch, rank). A terminal's Ctrl-C reaches the workers too; they
+    ignore it, so the main process can finish its step and write `last.pt` (`egohmr.train.interrupt`) before it shuts
+    them down.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     seed = torch.initial_seed()
     np.random.seed(seed % (1 << 32))  # noqa: NPY002 (the global generator is what this manages)
     random.seed(seed)
@@ -149,9 +154,56 @@ def make_loader(
         num_workers=num_workers,
         collate_fn=collate_fn,
         pin_memory=pin_memory,
-        worker_init_fn=_seed_worker if num_workers > 0 else None,
+        worker_init_fn=_init_worker if num_workers > 0 else None,
         generator=torch.Generator().manual_seed(loader_seed),
     )
+
+
+def train_batches(
+    train_set: Dataset,
+    *,
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+    rank: int,
+    world_size: int,
+    start_step: int,
+    pin_memory: bool = False,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+) -> Iterator[tuple[int, int, list[int], Any]]:
+    """Endless stream of (epoch, batch in epoch, this rank's dataset indices, batch), from where `start_step` left off.
+
+    Each epoch gets a fresh `EpochBatchSampler` and loader (seeded per (seed, epoch, rank)); a dataset with a
+    `set_epoch(epoch)` method is told the epoch first, before the workers start. Close the generator to shut the
+    workers down.
+    """
+    steps_per_epoch = len(train_set) // (batch_size * world_size)  # type: ignore[arg-type]
+    epoch, first = divmod(start_step, steps_per_epoch)
+    set_epoch = getattr(train_set, "set_epoch", None)
+    while True:
+        if callable(set_epoch):
+            set_epoch(epoch)
+        sampler = EpochBatchSampler(
+            len(train_set),  # type: ignore[arg-type]
+            batch_size,
+            seed=seed,
+            epoch=epoch,
+            rank=rank,
+            world_size=world_size,
+            start_batch=first,
+        )
+        loader = make_loader(
+            train_set,
+            sampler,
+            num_workers=num_workers,
+            loader_seed=mix_seed(seed, epoch, rank),
+            pin_memory=pin_memory,
+            collate_fn=collate_fn,
+        )
+        # Workers prefetch the next batches while the current step runs on the device.
+        for k, batch in enumerate(loader, start=first):
+            yield epoch, k, sampler.indices(k), batch
+        epoch, first = epoch + 1, 0
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

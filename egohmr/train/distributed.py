@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -19,7 +19,7 @@ __all__ = [
     "DistContext",
     "all_gather_objects",
     "all_reduce_gradients",
-    "any_rank",
+    "any_rank_each",
     "barrier",
     "broadcast_buffers",
     "resolve_device",
@@ -136,13 +136,14 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-def any_rank(ctx: DistContext, flag: bool) -> bool:
-    """True on every rank if `flag` is true on at least one rank (a one-element all-reduce; no-op for one process)."""
+def any_rank_each(ctx: DistContext, flags: Sequence[bool]) -> list[bool]:
+    """For each flag, True on every rank if it is true on at least one rank (one small all-reduce; no-op for one
+    process)."""
     if not ctx.is_distributed:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
+        return list(flags)
+    values = torch.tensor([1.0 if flag else 0.0 for flag in flags], device=ctx.device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return [bool(v > 0) for v in values.tolist()]
 
 
 def all_gather_objects(ctx: DistContext, obj: Any) -> list[Any]:

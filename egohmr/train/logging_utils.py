@@ -1,12 +1,13 @@
-"""Run-folder logging: `train.log`, `metrics.jsonl` and TensorBoard event files.
+"""Run-folder logging: `train.log`, `metrics.jsonl` and TensorBoard event files; the averages of a log interval.
 
-Only rank 0 creates these. `metrics.jsonl` is always written (one JSON object per line: step, split, wall time and
+Only rank 0 creates the files. `metrics.jsonl` is always written (one JSON object per line: step, split, wall time and
 the values); TensorBoard files are written when the `tensorboard` package is installed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -15,9 +16,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from egohmr.files import atomic_write_text
 
-__all__ = ["MetricsLogger", "file_log", "tensorboard_available"]
+__all__ = ["LogWindow", "MetricsLogger", "file_log", "tensorboard_available"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +116,46 @@ class MetricsLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+@dataclasses.dataclass
+class LogWindow:
+    """Sums of the logged training values since the last log line; `close` turns them into one record.
+
+    Loss terms (every 0-dim tensor of `training_step`'s output, plus the gradient norm when clipping) are summed on
+    their device, so adding a step does not synchronise with the GPU; `close` does, once per log interval.
+    """
+
+    samples_per_step: int
+    """Samples of one update over all ranks (batch_size x world_size), for the throughput."""
+    sums: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    auxiliary_sums: dict[str, float] = dataclasses.field(default_factory=dict)
+    steps: int = 0
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def add(
+        self, out: Mapping[str, Any], grad_norm: torch.Tensor | None, auxiliary: Mapping[str, float] | None
+    ) -> None:
+        """Add one update: `training_step`'s output, the gradient norm (or None) and `auxiliary_step`'s values."""
+        for key, value in (auxiliary or {}).items():
+            self.auxiliary_sums[key] = self.auxiliary_sums.get(key, 0.0) + float(value)
+        for key, value in out.items():
+            if isinstance(value, torch.Tensor) and value.ndim == 0:
+                self.sums[key] = self.sums.get(key, 0.0) + value.detach().float()
+        if grad_norm is not None:
+            self.sums["grad_norm"] = self.sums.get("grad_norm", 0.0) + grad_norm.detach().float()
+        self.steps += 1
+
+    def close(self, lr: float, epoch: int) -> dict[str, float]:
+        """The interval's record (term means, auxiliary means, lr, samples_per_s, epoch); then start a new interval.
+
+        A CPU-GPU sync point.
+        """
+        elapsed = time.perf_counter() - self.start
+        values = {k: float(v) / self.steps for k, v in self.sums.items()}
+        values.update({k: v / self.steps for k, v in self.auxiliary_sums.items()})
+        values["lr"] = lr
+        values["samples_per_s"] = self.steps * self.samples_per_step / max(elapsed, 1e-9)
+        values["epoch"] = epoch
+        self.sums, self.auxiliary_sums, self.steps, self.start = {}, {}, 0, time.perf_counter()
+        return values

@@ -55,8 +55,12 @@ def test_ddpm_step_matches_official_guided_mean(golden, t):
     g_raw = torch.from_numpy(fx[f"guid_t{t}_g_raw"])
     g = weight_guidance_gradient(g_raw)
     np.testing.assert_allclose(g.numpy(), fx[f"guid_t{t}_g_weighted"], rtol=0, atol=1e-7)
-    mean_after = torch.from_numpy(fx[f"guid_t{t}_mean_before"]) + 2.0 * guidance.step_scale(t, t - 1) * g
+    mean_before = torch.from_numpy(fx[f"guid_t{t}_mean_before"])
+    mean_after = mean_before + 2.0 * guidance.step_scale(t, t - 1) * g
     np.testing.assert_allclose(mean_after.numpy(), fx[f"guid_t{t}_mean_after"], rtol=1e-6, atol=1e-7)
+    if t >= 1:  # the update is a real change (row 1 has a zero gradient and must stay put)
+        assert (mean_after - mean_before)[[0, 2]].abs().max() > 1e-6
+    torch.testing.assert_close(mean_after[1], mean_before[1], rtol=0, atol=0)
 
 
 def test_ddim_steps_apply_the_ddpm_budget_of_the_steps_they_span():

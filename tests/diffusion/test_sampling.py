@@ -96,7 +96,7 @@ def test_guidance_shift_enters_the_mean_before_the_noise():
     for k, t in enumerate(range(49, -1, -1)):  # the same loop by hand
         out = sch.step(0.5 * x + 0.01 * t, t, x, noise=noise.steps[k])
         mean = out.mean + 0.1 if t <= 10 else out.mean
-        x = sch.add_noise(mean, t, noise=noise.steps[k])
+        x = sch.add_step_noise(mean, t, noise=noise.steps[k])
     torch.testing.assert_close(got, x)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from egohmr.data import egobody_format as ebf
 from egohmr.data.scene_points import s1_key, s2_cube_path
-from egohmr.preprocess import frame_rng, uniform_downsample
+from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 from egohmr.preprocess.scene_s1 import SceneS1Options, plan_s1, run_scene_s1
 from egohmr.preprocess.scene_s2 import SceneS2Options, crop_cube, run_scene_s2
 from tests.data.conftest import S1_POINTS, S2_POINTS

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import torch
+import signal
 
-from egohmr.train.data import EpochBatchSampler, SeededItems, ValBatchSampler, batch_size_of, nonfinite_keys
+import torch
+from torch.utils.data import Dataset
+
+from egohmr.train.data import (
+    EpochBatchSampler,
+    SeededItems,
+    ValBatchSampler,
+    batch_size_of,
+    make_loader,
+    nonfinite_keys,
+)
 from egohmr.train.rng import mix_seed
 from tests.train.toy import ToyRegression
 
@@ -55,3 +65,20 @@ def test_batch_helpers():
     assert batch_size_of(batch) == 5
     assert nonfinite_keys(batch) == ["y"]
     assert nonfinite_keys([torch.zeros(2), {"z": torch.tensor([float("inf")])}]) == ["1.z"]
+
+
+class _SigintIgnored(Dataset):
+    """Items say whether SIGINT is ignored in the process that loads them."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> bool:
+        return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_loader_workers_ignore_ctrl_c():
+    # A terminal's Ctrl-C reaches the workers too; the main process must outlive it to write last.pt.
+    loader = make_loader(_SigintIgnored(), ValBatchSampler(2, 2, seed=0), num_workers=1, loader_seed=0)
+    assert next(iter(loader)).tolist() == [True, True]
+    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN  # ... and the main process does not

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from egohmr.train import CheckpointError, NonFiniteLossError, load_checkpoint, train
+from egohmr.train import CheckpointError, NonFiniteLossError, TrainingInterrupted, load_checkpoint, train
 from egohmr.train.data import EpochBatchSampler
 from egohmr.train.logging_utils import tensorboard_available
 from tests.train.toy import KIND, ToyMLP, ToyRegression, toy_config
@@ -91,6 +93,37 @@ def test_killed_run_resumes_bit_exactly(tmp_path):
         return [{k: v for k, v in row.items() if k not in ("time", "samples_per_s")} for row in rows]
 
     assert records(run_b) == records(tmp_path / "a")
+
+
+@pytest.mark.parametrize("how, step", [("raise", 5), ("sigint", 9)])
+def test_ctrl_c_writes_last_checkpoint_that_resumes_to_the_same_weights(tmp_path, how, step):
+    model_a, result_a = _run(tmp_path / "a", 12)
+
+    # Checkpoints fall at steps 6 and 12: last.pt at step 5 or 9 can only come from the interruption.
+    run_b = tmp_path / "b"
+    model_b = ToyMLP(seed=1, interrupt_at=(step, how))
+    with pytest.raises(TrainingInterrupted) as info:
+        _run(run_b, 12, model=model_b)
+    error = info.value
+    assert isinstance(error, KeyboardInterrupt)
+    assert (error.step, error.run_dir, error.checkpoint) == (step, run_b, run_b / "last.pt")
+    assert str(error) == f"interrupted at step {step}; resume with: egohmr train toy --resume --out {run_b}"
+    assert str(pickle.loads(pickle.dumps(error))) == str(error)
+    if how == "sigint":  # the handler only recorded the signal: the forward finished, its update was not made
+        assert model_b.finished_step_after_sigint
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's handler is gone
+    assert load_checkpoint(run_b / "last.pt", expected_kind=KIND).step == step
+    assert not list(run_b.glob(".*.tmp"))
+    assert f"interrupted at step {step}" in (run_b / "train.log").read_text()
+
+    # Resuming continues to the weights, optimizer state and best checkpoint of the uninterrupted run.
+    model_c, result_c = _run(run_b, 12, resume=True)
+    assert (result_c.start_step, result_c.step) == (step, 12)
+    _assert_same_state(model_a.state_dict(), model_c.state_dict())
+    ckpt_a, ckpt_c = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(run_b / "last.pt")
+    for sa, sc in zip(ckpt_a.optimizer["state"].values(), ckpt_c.optimizer["state"].values(), strict=True):
+        _assert_same_state(sa, sc)
+    assert ckpt_a.best == ckpt_c.best and result_a.val_metrics == result_c.val_metrics
 
 
 def test_resume_needs_last_checkpoint_and_fresh_run_refuses_to_overwrite(tmp_path):

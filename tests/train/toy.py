@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,8 @@ class ToyMLP(nn.Module):
         dropout: dropout probability (torch's global generator).
         use_global_rngs: scale the loss by factors drawn from numpy's and Python's global generators.
         sleep_from_step: sleep 60 s in `training_step` from this step on (lets a test kill the process).
+        interrupt_at: (step, how): at this step `training_step` raises KeyboardInterrupt before its forward
+            (how="raise") or sends itself SIGINT and carries on (how="sigint", as a Ctrl-C in a terminal would).
         val_scores: `validation_step` reports `score = val_scores[updates done]` (keyed by step).
     """
 
@@ -77,6 +80,7 @@ class ToyMLP(nn.Module):
         dropout: float = 0.1,
         use_global_rngs: bool = True,
         sleep_from_step: int | None = None,
+        interrupt_at: tuple[int, str] | None = None,
         val_scores: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
@@ -89,6 +93,8 @@ class ToyMLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.use_global_rngs = use_global_rngs
         self.sleep_from_step = sleep_from_step
+        self.interrupt_at = interrupt_at
+        self.finished_step_after_sigint = False
         self.val_scores = val_scores
         self.steps_done = 0
         self.on_train_start_calls = 0
@@ -103,10 +109,16 @@ class ToyMLP(nn.Module):
         self.steps_done = step + 1
         if self.sleep_from_step is not None and step >= self.sleep_from_step:
             time.sleep(60.0)
+        interrupt_now = self.interrupt_at is not None and step == self.interrupt_at[0]
+        if interrupt_now and self.interrupt_at[1] == "raise":
+            raise KeyboardInterrupt
+        if interrupt_now:
+            os.kill(os.getpid(), signal.SIGINT)
         mse = ((self(batch["x"]) - batch["y"]) ** 2).mean()
         loss = mse
         if self.use_global_rngs:
             loss = loss * (1.0 + 0.01 * float(np.random.rand()) + 0.01 * random.random())  # noqa: NPY002
+        self.finished_step_after_sigint = interrupt_now
         return {"loss": loss, "loss_mse": mse.detach()}
 
     def validation_step(self, batch: dict[str, Any]) -> dict[str, float | torch.Tensor]:
@@ -159,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def ddp_worker(rank: int, world_size: int, port: int, out_dir: str, max_steps: int) -> None:
-    """Target of `torch.multiprocessing.spawn`: sets the torchrun environment and trains the toy with DDP (gloo)."""
+    """Target of `torch.multiprocessing.spawn`: sets the torchrun environment, trains the toy with DDP (gloo), writes
+    `rank<r>.pt` and ends the process at once (see the end)."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -180,6 +193,13 @@ def ddp_worker(rank: int, world_size: int, port: int, out_dir: str, max_steps: i
         {"state": model.state_dict(), "step": result.step, "val": result.val_metrics},
         Path(out_dir) / f"rank{rank}.pt",
     )
+    # Leave without interpreter finalisation. DDP's reducer keeps the gloo process group alive after
+    # destroy_process_group (a leak inside torch: its loop and work threads, and rank 0's TCPStore server thread, still
+    # run); a normal exit runs C++ static destructors beside them and, when the peer closes its sockets at that moment,
+    # occasionally aborts (SIGABRT). Everything this worker produces is written and closed above.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
