@@ -18,6 +18,7 @@ from typing import IO, Any
 __all__ = [
     "atomic_open",
     "atomic_pickle_dump",
+    "atomic_save_npy",
     "atomic_torch_save",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -108,3 +109,12 @@ def atomic_pickle_dump(obj: Any, path: str | os.PathLike[str], protocol: int = p
     """`pickle.dump(obj, f, protocol)` to `path` atomically (the official results files use protocol 2)."""
     with atomic_open(path, "wb") as f:
         pickle.dump(obj, f, protocol=protocol)
+
+
+def atomic_save_npy(path: str | os.PathLike[str], array: Any) -> None:
+    """``np.save`` to ``path`` atomically (no pickles), creating its folder."""
+    import numpy as np
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as f:
+        np.save(f, np.asarray(array), allow_pickle=False)

@@ -15,6 +15,8 @@ other flags override config fields (flags win).
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 HELPS = {
     "stage1": "train stage 1 (ProHMR-scene: image + scene -> pose samples and body translation)",
@@ -61,6 +63,21 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
     return items
 
 
+INTERRUPTED_EXIT_CODE = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as shells report an interrupted command."""
+
+
+def _train_unless_interrupted(train_fn: Any, cfg: Any, resume: bool) -> Any:
+    """`train_fn(cfg, resume=resume)`, or None after Ctrl-C (its one line, with the resume command, on stderr)."""
+    from egohmr.train import TrainingInterrupted
+
+    try:
+        return train_fn(cfg, resume=resume)
+    except TrainingInterrupted as stop:
+        print(str(stop), file=sys.stderr)
+        return None
+
+
 def run_stage1(args: argparse.Namespace) -> int:
     """Resolve `Stage1Config`, seed, train, print where the run went."""
     from egohmr.stage1 import config, train
@@ -68,7 +85,9 @@ def run_stage1(args: argparse.Namespace) -> int:
 
     cfg = config.load_stage1_config(args.config, overrides_from_args(args))
     seed_everything(cfg.train.seed)  # model construction draws from the global RNG
-    result = train.train(cfg, resume=args.resume)
+    result = _train_unless_interrupted(train.train, cfg, args.resume)
+    if result is None:
+        return INTERRUPTED_EXIT_CODE
     print(f"stage 1: step {result.step}, run folder {result.run_dir}")
     if result.best_checkpoint is not None:
         best = f"best {cfg.train.best_metric} = {result.best_value:.5g} at step {result.best_step}"
@@ -84,7 +103,9 @@ def run_stage2(args: argparse.Namespace) -> int:
 
     cfg = config.load_stage2_config(args.config, overrides_from_args(args))
     seed_everything(cfg.train.seed)  # model construction draws from the global RNG
-    result = train.train(cfg, resume=args.resume)
+    result = _train_unless_interrupted(train.train, cfg, args.resume)
+    if result is None:
+        return INTERRUPTED_EXIT_CODE
     print(f"stage 2 trained to step {result.step}; best {cfg.train.best_metric} = {result.best_value} "
           f"(step {result.best_step}); run folder {result.run_dir}")  # fmt: skip
     return 0

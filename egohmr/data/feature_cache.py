@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from egohmr.data.dataset import EgoBodyDataset
-from egohmr.files import atomic_open, atomic_write_text
+from egohmr.files import atomic_save_npy, atomic_write_text
 
 __all__ = [
     "CachedFeatureDataset",
@@ -112,8 +112,7 @@ def compute_features(
     backbone.train(was_training)
     feats = np.concatenate(chunks).astype(np.float32)
     npy_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(npy_path, "wb") as fh:
-        np.save(fh, feats)
+    atomic_save_npy(npy_path, feats)
     atomic_write_text(json_path, json.dumps(_meta(dataset, backbone_name, backbone), indent=2, sort_keys=True))
     logger.info("wrote %s (%d x %d)", npy_path, *feats.shape)
     return feats

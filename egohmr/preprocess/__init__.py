@@ -10,7 +10,7 @@ outputs are skipped (resumable), work is spread over a process pool, and every r
 derived from ``(seed, frame key)`` so results do not depend on the number of workers or on the order of work.
 """
 
-from egohmr.preprocess.files import atomic_save_npy
+from egohmr.files import atomic_save_npy
 from egohmr.preprocess.pool import run_tasks
 from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 

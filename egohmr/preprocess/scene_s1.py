@@ -31,8 +31,7 @@ from egohmr.data.scene_points import (
     s1_key,
     scene2kinect_per_recording,
 )
-from egohmr.files import atomic_write_bytes
-from egohmr.preprocess.files import atomic_save_npy
+from egohmr.files import atomic_save_npy, atomic_write_bytes
 from egohmr.preprocess.pool import run_tasks
 from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 

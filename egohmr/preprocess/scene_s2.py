@@ -36,7 +36,7 @@ from egohmr.data.scene_points import (
     s2_cube_path,
     scene2kinect_per_recording,
 )
-from egohmr.preprocess.files import atomic_save_npy
+from egohmr.files import atomic_save_npy
 from egohmr.preprocess.pool import run_tasks
 from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 
