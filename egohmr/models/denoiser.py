@@ -24,7 +24,7 @@ slice                 width      content
 3206:3718             512        ``TimestepEmbedder(t)`` (same for all joints)
 ====================  =========  ======================================================
 
-Fast path ("constant part of the first graph layer", issue 8): the first graph conv starts with ``X W_k`` (linear),
+Fast path ("constant part of the first graph layer"): the first graph conv starts with ``X W_k`` (linear),
 so the token's contribution splits into
 
 * per image, once (`PoseDenoiser.encode_condition`): ``img_feat W_k[0:2048]`` and
