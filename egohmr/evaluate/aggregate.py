@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from egohmr.constants import MM_PER_M
+from egohmr.evaluate import distribution as D
 from egohmr.evaluate import metrics as M
 from egohmr.evaluate.arrays import ArrayLike, to_numpy
 from egohmr.evaluate.settings import EvalSettings
@@ -75,6 +76,10 @@ class FrameStats:
         collision: (B, S) float64 collision ratio, NaN where not evaluated.
         contact: (B, S) float64 contact flag (0/1), NaN where not evaluated.
         min_scene_distance: (B, S) float64, metres, NaN where not evaluated.
+        energy_score_vis, energy_score_invis: (B,) float64, metres. Energy score of the pelvis-aligned samples of the
+            visible / invisible joints (`egohmr.evaluate.distribution`); NaN with one sample or no such joint.
+        coverage_inside_vis, coverage_inside_invis: (B, L) int64. Visible / invisible GT joints inside the samples'
+            ball at each level of `distribution.CALIBRATION_LEVELS` (0 with one sample).
     """
 
     g_mpjpe: ErrorStats
@@ -98,6 +103,10 @@ class FrameStats:
     collision: np.ndarray
     contact: np.ndarray
     min_scene_distance: np.ndarray
+    energy_score_vis: np.ndarray
+    energy_score_invis: np.ndarray
+    coverage_inside_vis: np.ndarray
+    coverage_inside_invis: np.ndarray
 
     @property
     def num_frames(self) -> int:
@@ -161,6 +170,7 @@ def compute_frame_stats(
 
     num_frames, num_samples = pred_j.shape[:2]
     nan = np.full((num_frames, num_samples), np.nan)
+    energy_vis, energy_invis, inside_vis, inside_invis = _distribution_scores(pred_j_al, gt_j_al[:, 0], j_vis)
     return FrameStats(
         g_mpjpe=ErrorStats.from_errors(per_joint_g, j_vis),
         mpjpe=ErrorStats.from_errors(per_joint, j_vis),
@@ -183,7 +193,22 @@ def compute_frame_stats(
         collision=nan.copy(),
         contact=nan.copy(),
         min_scene_distance=nan.copy(),
+        energy_score_vis=energy_vis,
+        energy_score_invis=energy_invis,
+        coverage_inside_vis=inside_vis,
+        coverage_inside_invis=inside_invis,
     )
+
+
+def _distribution_scores(pred_joints: np.ndarray, gt_joints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Energy scores (B,) and coverage counts (B, L) of the visible and invisible joints (NaN / 0 with S = 1)."""
+    num_frames, num_samples = pred_joints.shape[:2]
+    if num_samples < 2:
+        nan, zeros = np.full(num_frames, np.nan), np.zeros((num_frames, len(D.CALIBRATION_LEVELS)), np.int64)
+        return nan, nan.copy(), zeros, zeros.copy()
+    scores = [D.energy_score(pred_joints, gt_joints, mask) for mask in (visible, ~visible)]
+    inside = [D.coverage_counts(pred_joints, gt_joints, mask)[0] for mask in (visible, ~visible)]
+    return scores[0], scores[1], inside[0], inside[1]
 
 
 def concat_frame_stats(parts: list[FrameStats]) -> FrameStats:
@@ -247,9 +272,23 @@ def summarize(stats: FrameStats, settings: EvalSettings | None = None) -> dict[s
         # Official: plain mean except for the invisible subset (reference-egohmr.md section 5).
         drop_nan = (not settings.official) or name.endswith("_invis")
         out[f"{name}_mm"] = MM_PER_M * _frame_mean(getattr(stats, name), drop_nan=drop_nan)
+    out.update(_distribution_summary(stats, joint_vis_total, joint_invis_total))
     out["num_frames"] = float(stats.num_frames)
     out["num_samples"] = float(num_samples)
     out["joint_vis_fraction"] = _ratio(joint_vis_total, stats.joint_visible.size)
+    return out
+
+
+def _distribution_summary(stats: FrameStats, vis_total: int, invis_total: int) -> dict[str, float]:
+    """`energy_score_{vis,invis}_mm` (frame mean) and `coverage_{vis,invis}_<level %>` (joint-weighted)."""
+    out: dict[str, float] = {}
+    defined = stats.num_samples >= 2
+    for subset, total in (("vis", vis_total), ("invis", invis_total)):
+        scores = getattr(stats, f"energy_score_{subset}")
+        out[f"energy_score_{subset}_mm"] = MM_PER_M * _frame_mean(scores, drop_nan=True)
+        inside = getattr(stats, f"coverage_inside_{subset}").sum(axis=0)
+        for level, count in zip(D.CALIBRATION_LEVELS, inside, strict=True):
+            out[f"coverage_{subset}_{round(100 * level)}"] = _ratio(count, total) if defined else float("nan")
     return out
 
 

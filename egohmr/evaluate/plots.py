@@ -13,6 +13,7 @@ import numpy as np
 
 from egohmr.constants import MM_PER_M, SMPL_JOINT_NAMES
 from egohmr.evaluate.aggregate import FrameStats
+from egohmr.evaluate.distribution import CALIBRATION_LEVELS
 from egohmr.files import atomic_open
 
 TRUNCATION_BINS = 6
@@ -135,11 +136,42 @@ def plot_diversity_vs_visibility(stats: FrameStats, path: str | Path) -> None:
     plt.close(fig)
 
 
+def plot_calibration(stats: FrameStats, path: str | Path) -> None:
+    """Reliability plot: fraction of GT joints inside the samples' level-α ball against α (visible / invisible).
+
+    On the diagonal the spread is calibrated; below it too narrow (over-confident), above it too wide.
+    """
+    plt = _pyplot()
+    levels = np.asarray(CALIBRATION_LEVELS)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="calibrated")
+    for subset, label, mask in (("vis", "visible", stats.joint_visible), ("invis", "invisible", ~stats.joint_visible)):
+        total = int(mask.sum())
+        if total and stats.num_samples >= 2:
+            observed = getattr(stats, f"coverage_inside_{subset}").sum(axis=0) / total
+            ax.plot(levels, observed, marker="o", label=f"{label} joints")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("nominal level α")
+    ax.set_ylabel("observed coverage")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(f"Calibration of the sample spread ({stats.num_samples} samples)")
+    _save(fig, Path(path))
+    plt.close(fig)
+
+
 def write_plots(stats: FrameStats, out_dir: str | Path) -> list[Path]:
-    """Write the three figures into `out_dir`; returns their paths."""
+    """Write the four figures into `out_dir`; returns their paths."""
     out = Path(out_dir)
-    paths = [out / "per_joint_errors.png", out / "error_vs_truncation.png", out / "diversity_vs_visibility.png"]
+    paths = [
+        out / "per_joint_errors.png",
+        out / "error_vs_truncation.png",
+        out / "diversity_vs_visibility.png",
+        out / "calibration.png",
+    ]
     plot_per_joint_errors(stats, paths[0])
     plot_error_vs_truncation(stats, paths[1])
     plot_diversity_vs_visibility(stats, paths[2])
+    plot_calibration(stats, paths[3])
     return paths

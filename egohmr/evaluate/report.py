@@ -20,6 +20,7 @@ import numpy as np
 from egohmr.constants import MM_PER_M
 from egohmr.evaluate import metrics as M
 from egohmr.evaluate.aggregate import DIVERSITY_NAMES, JOINT_FAMILIES, VERTEX_FAMILIES, FrameStats
+from egohmr.evaluate.distribution import CALIBRATION_LEVELS
 from egohmr.files import atomic_write_text
 
 REPORT_FORMAT_VERSION = 1
@@ -144,6 +145,19 @@ def metrics_markdown(metrics: Mapping[str, float], settings: Mapping[str, Any]) 
         lines.append(
             f"| {DISPLAY_NAMES[name]} | {_fmt(metrics.get(f'{name}_mm'))} | {_fmt(metrics.get(f'{name}_vis_mm'))} "
             f"| {_fmt(metrics.get(f'{name}_invis_mm'))} |"
+        )
+    energy = [_fmt(metrics.get(f"energy_score_{subset}_mm")) for subset in ("vis", "invis")]
+    lines.append(f"| energy score | | {energy[0]} | {energy[1]} |")
+    lines += [
+        "",
+        "| calibration (GT joints inside the samples' level-α ball) | visible | invisible |",
+        "|---|---:|---:|",
+    ]
+    for level in CALIBRATION_LEVELS:
+        pct = round(100 * level)
+        lines.append(
+            f"| α = {pct} % | {_fmt(metrics.get(f'coverage_vis_{pct}'), 3)} "
+            f"| {_fmt(metrics.get(f'coverage_invis_{pct}'), 3)} |"
         )
     lines += ["", "| scene metric | value |", "|---|---:|"]
     for key in ("collision_ratio", "contact_ratio", "stored_collision_ratio", "stored_contact_ratio"):

@@ -89,3 +89,24 @@ def test_shape_errors_are_value_errors():
                             np.ones((2, 24), bool), np.ones((2, 5), bool))  # fmt: skip
     with pytest.raises(ValueError, match="mode"):
         EvalSettings(mode="paper")
+
+
+def test_distribution_scores_reach_the_dataset_metrics():
+    """Energy score and coverage per subset, from the pelvis-aligned joints; undefined (NaN) with one sample."""
+    rng = np.random.default_rng(0)
+    gt_j = rng.normal(size=(30, 24, 3))
+    pred_j = gt_j[:, None] + 0.05 * rng.normal(size=(30, 4, 24, 3))
+    pred_j[:, :, 0] = gt_j[:, None, 0]  # pelvis exact: the aligned errors are the offsets themselves
+    gt_v, pred_v = np.zeros((30, 5, 3)), np.zeros((30, 4, 5, 3))
+    vis = np.zeros((30, 24), dtype=bool)
+    vis[:, :12] = True
+    m = evaluate_arrays(pred_j, pred_v, gt_j, gt_v, vis, np.ones((30, 5), dtype=bool))
+    from egohmr.evaluate.distribution import coverage_counts, energy_score
+
+    aligned_pred, aligned_gt = pred_j - pred_j[:, :, :1], gt_j - gt_j[:, :1]
+    expected = energy_score(aligned_pred, aligned_gt, ~vis)
+    assert m["energy_score_invis_mm"] == pytest.approx(1000 * expected.mean())
+    inside, total = coverage_counts(aligned_pred, aligned_gt, vis)
+    assert m["coverage_vis_80"] == pytest.approx(inside[:, 1].sum() / total.sum())
+    one = evaluate_arrays(pred_j[:, :1], pred_v[:, :1], gt_j, gt_v, vis, np.ones((30, 5), dtype=bool))
+    assert math.isnan(one["energy_score_vis_mm"]) and math.isnan(one["coverage_invis_50"])

@@ -111,8 +111,11 @@ def test_write_report_files(tmp_path):
         "per_joint_errors.png",
         "error_vs_truncation.png",
         "diversity_vs_visibility.png",
+        "calibration.png",
     }
     assert all(p.is_file() for p in full)
+    markdown = (tmp_path / "f" / "metrics.md").read_text()
+    assert "| energy score |" in markdown and "| α = 90 % |" in markdown
     assert json.loads((tmp_path / "f" / "metrics.json").read_text())["metrics"]["collision_ratio"] is None
     no_plots = write_report(tmp_path / "n", metrics, {}, stats, np.array(names), plots=False)
     assert [p.name for p in no_plots] == ["metrics.json", "metrics.md", "per_frame.csv"]
