@@ -32,6 +32,7 @@ from egohmr.data.scene_points import (
     scene2kinect_per_recording,
 )
 from egohmr.files import atomic_save_npy, atomic_write_bytes
+from egohmr.geometry.frames import apply_transform
 from egohmr.preprocess.pool import run_tasks
 from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 
@@ -127,7 +128,7 @@ def crop_front_points(
     z = verts_scene @ scene2pv[2, :3] + scene2pv[2, 3]  # (V,) depth in the PV camera
     front = verts_scene[z > 0]
     chosen = uniform_downsample(front, num_points, where, allow_replacement, rng)
-    return chosen @ scene2kinect[:3, :3].T + scene2kinect[:3, 3]
+    return apply_transform(scene2kinect, chosen)
 
 
 _MESH_CACHE: dict[str, np.ndarray] = {}

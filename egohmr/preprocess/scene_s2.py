@@ -37,6 +37,7 @@ from egohmr.data.scene_points import (
     scene2kinect_per_recording,
 )
 from egohmr.files import atomic_save_npy
+from egohmr.geometry.frames import apply_transform
 from egohmr.preprocess.pool import run_tasks
 from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 
@@ -188,11 +189,11 @@ def _s2_task(task: tuple) -> int:
         pv2scene = f["pv2scene"]
         rng = frame_rng(opt.seed, f["key"])
         if opt.mode == "train":
-            body_scene = body[j] @ pv2scene[:3, :3].T + pv2scene[:3, 3]
+            body_scene = apply_transform(pv2scene, body[j])
             center = body_scene.mean(axis=0)
         else:
             body_scene = None
-            center = pv2scene[:3, :3] @ f["transl_stage1_pv"] + pv2scene[:3, 3]
+            center = apply_transform(pv2scene, f["transl_stage1_pv"][None])[0]
         pts = crop_cube(
             verts,
             center,

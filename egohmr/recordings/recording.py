@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from egohmr.geometry.frames import apply_transform
 from egohmr.recordings.boxes import read_boxes
 from egohmr.recordings.frames import image_size, list_frames
 from egohmr.recordings.intrinsics import resolve_intrinsics
@@ -202,7 +203,7 @@ def load_recording(
 
     scene_points = load_scene(scene, rng if rng is not None else np.random.default_rng(0))
     if up_axis == "z":
-        turned = scene_points.points_scene @ Z_UP_TO_Y_UP[:3, :3].T
+        turned = apply_transform(Z_UP_TO_Y_UP, scene_points.points_scene)
         scene_points = dataclasses.replace(scene_points, points_scene=turned)
         notes.append("scene z-up: scene and poses turned y-up (x, y, z) -> (x, z, -y)")
     if scene_points.kind == "mesh":
