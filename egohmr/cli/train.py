@@ -67,28 +67,19 @@ INTERRUPTED_EXIT_CODE = 130
 """Exit code after Ctrl-C (128 + SIGINT), as shells report an interrupted command."""
 
 
-def _train_unless_interrupted(train_fn: Any, cfg: Any, resume: bool) -> Any:
-    """`train_fn(cfg, resume=resume)`, or None after Ctrl-C (its one line, with the resume command, on stderr)."""
-    from egohmr.train import TrainingInterrupted
+def _train(stage: str, args: argparse.Namespace) -> int:
+    """Resolve the stage's config, seed, train, print where the run went (or, after Ctrl-C, how to resume)."""
+    from egohmr.train import TrainingInterrupted, seed_everything
 
+    load_config, train = _STAGE_MODULES[stage]()
+    cfg = load_config(args.config, overrides_from_args(args))
+    seed_everything(cfg.train.seed)  # model construction draws from the global RNG
     try:
-        return train_fn(cfg, resume=resume)
+        result = train(cfg, resume=args.resume)
     except TrainingInterrupted as stop:
         print(str(stop), file=sys.stderr)
-        return None
-
-
-def run_stage1(args: argparse.Namespace) -> int:
-    """Resolve `Stage1Config`, seed, train, print where the run went."""
-    from egohmr.stage1 import config, train
-    from egohmr.train import seed_everything
-
-    cfg = config.load_stage1_config(args.config, overrides_from_args(args))
-    seed_everything(cfg.train.seed)  # model construction draws from the global RNG
-    result = _train_unless_interrupted(train.train, cfg, args.resume)
-    if result is None:
         return INTERRUPTED_EXIT_CODE
-    print(f"stage 1: step {result.step}, run folder {result.run_dir}")
+    print(f"{stage}: step {result.step}, run folder {result.run_dir}")
     if result.best_checkpoint is not None:
         best = f"best {cfg.train.best_metric} = {result.best_value:.5g} at step {result.best_step}"
         print(f"{best}: {result.best_checkpoint}")
@@ -96,16 +87,28 @@ def run_stage1(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_stage2(args: argparse.Namespace) -> int:
-    """Resolve `Stage2Config`, seed, train, print the best validation value and the run folder."""
-    from egohmr.stage2 import config, train
-    from egohmr.train import seed_everything
+def _stage1_modules() -> tuple[Any, Any]:
+    """(config loader, train function) of stage 1, imported on use so `egohmr --help` stays fast."""
+    from egohmr.stage1 import config, train
 
-    cfg = config.load_stage2_config(args.config, overrides_from_args(args))
-    seed_everything(cfg.train.seed)  # model construction draws from the global RNG
-    result = _train_unless_interrupted(train.train, cfg, args.resume)
-    if result is None:
-        return INTERRUPTED_EXIT_CODE
-    print(f"stage 2 trained to step {result.step}; best {cfg.train.best_metric} = {result.best_value} "
-          f"(step {result.best_step}); run folder {result.run_dir}")  # fmt: skip
-    return 0
+    return config.load_stage1_config, train.train
+
+
+def _stage2_modules() -> tuple[Any, Any]:
+    """(config loader, train function) of stage 2."""
+    from egohmr.stage2 import config, train
+
+    return config.load_stage2_config, train.train
+
+
+_STAGE_MODULES = {"stage1": _stage1_modules, "stage2": _stage2_modules}
+
+
+def run_stage1(args: argparse.Namespace) -> int:
+    """`egohmr train stage1`."""
+    return _train("stage1", args)
+
+
+def run_stage2(args: argparse.Namespace) -> int:
+    """`egohmr train stage2`."""
+    return _train("stage2", args)

@@ -35,7 +35,15 @@ def trained(monkeypatch):
 
     def fake_train(cfg, resume=False):
         calls.append((cfg, resume))
-        return types.SimpleNamespace(step=0, best_value=None, best_step=None, run_dir="run")
+        return types.SimpleNamespace(
+            step=0,
+            best_value=None,
+            best_step=None,
+            run_dir="run",
+            best_checkpoint=None,
+            last_checkpoint="run/last.pt",
+            samples_per_s=0.0,
+        )
 
     monkeypatch.setattr(stage2_train, "train", fake_train)
     return calls
