@@ -212,12 +212,16 @@ def min_body_scene_distance(scene_points_pv: ArrayLike, pred_vertices_pv: ArrayL
         return np.full(verts.shape[0], np.inf)
     # Unique points: preprocessed cubes may repeat points (sampling with replacement), which degrades the tree.
     tree = cKDTree(np.unique(points, axis=0))
-    # A bounded search is exact below the bound and prunes the far vertices early; bodies with nothing within the
-    # bound (rare: the cubes hold the floor under the body) get the unbounded search.
+    # A bounded search is exact below its bound and prunes the far vertices early. A body with nothing within the
+    # bound (floating above a floor-only cube) is searched again with the bound doubled until a point is found: each
+    # pass stays pruned, where one unbounded search over every vertex costs seconds.
     dist, _ = tree.query(verts.reshape(-1, 3), k=1, distance_upper_bound=_NEAR_SEARCH_M)
     result = dist.reshape(verts.shape[0], -1).min(axis=-1)
     for s in np.flatnonzero(~np.isfinite(result)):
-        result[s] = tree.query(verts[s], k=1)[0].min()
+        bound = _NEAR_SEARCH_M
+        while not np.isfinite(result[s]):
+            bound *= 2.0
+            result[s] = tree.query(verts[s], k=1, distance_upper_bound=bound)[0].min()
     return result
 
 
