@@ -468,7 +468,7 @@ class ProHMRScene(nn.Module):
         return self.adversarial.update() if self.adversarial is not None else {}
 
     def train_state_dict(self) -> dict[str, Any]:
-        """Extra training state (discriminator optimizer, mocap generator) for exact resume; {} without the prior."""
+        """Extra training state (discriminator optimizer, mocap walk) for exact resume; {} without the prior."""
         return self.adversarial.state_dict() if self.adversarial is not None else {}
 
     def load_train_state_dict(self, state: Mapping[str, Any]) -> None:
