@@ -76,6 +76,11 @@ class Stage1ModelConfig:
     """Focal-length normaliser of the context's fx entry, px (official CAM.FX_NORM_COEFF 1500)."""
     num_train_samples: int = 2
     """Samples per image in training: the mode plus random ones (official NUM_TRAIN_SAMPLES 2)."""
+    train_flow_passes: Literal["official_two_pass", "one_pass"] = "official_two_pass"
+    """How the training forward groups the flow's rows (the conditioner's BatchNorm uses batch statistics there):
+    `official_two_pass` runs the B x (S-1) random samples, then the B modes (z = 0), as the official code does (two
+    BatchNorm updates per step); `one_pass` runs all B x S rows at once (one update, faster, not the official
+    gradients). Evaluation mode always uses one pass (running statistics: the outputs agree)."""
     num_test_samples: int = 5
     """Samples per image at test time (official test script --num_samples 5)."""
     pose_noise_std: float = 0.005
@@ -233,7 +238,8 @@ def official_preset() -> Stage1Config:
 
 def cpu_preset() -> Stage1Config:
     """A small configuration for a 2-core CPU (docs/stage1.md, "Presets"): frozen pretrained EfficientNet-Lite0 with
-    cached features, a 4x narrower PointNet on 1024 random points, a 256-wide flow, the low-resolution open body."""
+    cached features, a 4x narrower PointNet on 1024 random points, a 256-wide flow trained with one batched flow pass,
+    the low-resolution open body."""
     return Stage1Config(
         model=Stage1ModelConfig(
             backbone="efficientnet_lite0",
@@ -246,6 +252,7 @@ def cpu_preset() -> Stage1Config:
             flow_hidden=256,
             head_hidden=256,
             flow_dropout=0.1,
+            train_flow_passes="one_pass",  # the recipe the packaged stage1_cpu.pt was trained with
             body_model="open-lowres",
         ),
         data=Stage1DataConfig(root="data/synth", augment=False, val_spacing=2),

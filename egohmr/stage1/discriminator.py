@@ -5,7 +5,9 @@ reference-egohmr.md section 6): per-joint 1x1 convolutions over the 23 body rota
 one linear output per joint (`pose_out.{0..22}`), a betas branch (`betas_fc1`, `betas_fc2`, `betas_out`) and an
 all-joints branch (`D_alljoints_fc1/fc2/out`). Its 25 outputs are trained with least-squares GAN losses.
 `AdversarialPrior` holds what the discriminator's training needs besides its weights (its own AdamW, the mocap poses,
-their sampling generator, the last step's fake samples) and runs its update.
+their `MocapBatches` order, the last step's fake samples) and runs its update (official `training_step_discriminator`:
+`discriminator_loss`). The mocap rows are walked as the official shuffling DataLoader walks them: without replacement,
+in a fresh order each pass over the set, a batch of B rows per update.
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ from egohmr.constants import NUM_BETAS, NUM_BODY_JOINTS
 from egohmr.geometry.rotations import axis_angle_to_rotmat
 from egohmr.stage1.losses import loss_adversarial
 from egohmr.train.distributed import DistContext, all_reduce_gradients
+from egohmr.train.rng import mix_seed
 
-__all__ = ["DISCRIMINATOR_LR", "AdversarialPrior", "PoseDiscriminator", "load_mocap"]
+__all__ = [
+    "DISCRIMINATOR_LR",
+    "AdversarialPrior",
+    "MocapBatches",
+    "PoseDiscriminator",
+    "discriminator_loss",
+    "load_mocap",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +119,66 @@ def load_mocap(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return pose, betas[:, :NUM_BETAS]
 
 
+def discriminator_loss(disc_scores_real: torch.Tensor, disc_scores_fake: torch.Tensor) -> torch.Tensor:
+    """LSGAN discriminator loss, each part averaged over its own rows (official `training_step_discriminator`).
+
+    ``sum (D(real) - 1)^2 / N_real + sum D(fake)^2 / N_fake``, each sum over the rows and their 25 outputs.
+
+    Args:
+        disc_scores_real: (N_real, 25) outputs for the mocap poses (N_real = the mocap batch, B rows).
+        disc_scores_fake: (N_fake, 25) outputs for the detached predicted poses (N_fake = B * S).
+
+    Returns:
+        () float, before the `LossWeights.adversarial` weight.
+    """
+    real = ((disc_scores_real - 1.0) ** 2).sum() / disc_scores_real.shape[0]
+    fake = (disc_scores_fake**2).sum() / disc_scores_fake.shape[0]
+    return real + fake
+
+
+class MocapBatches:
+    """Row indices of the mocap batches, as a shuffling DataLoader without `drop_last` yields them.
+
+    Pass e over the M rows follows the permutation ``randperm(M)`` of a generator seeded with ``mix_seed(seed, e)``;
+    each batch is the next slice of it (the last slice of a pass may be shorter), and the next pass starts when one
+    is used up. The position is a pure function of (seed, pass, offset), which `state_dict` records.
+
+    Args:
+        num_rows: M >= 1.
+        seed: seed of the permutations.
+    """
+
+    def __init__(self, num_rows: int, seed: int) -> None:
+        if num_rows < 1:
+            raise ValueError(f"mocap set is empty (num_rows={num_rows})")
+        self.num_rows = num_rows
+        self.seed = seed
+        self.epoch = 0
+        self.offset = 0
+        self._order = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        return torch.randperm(self.num_rows, generator=torch.Generator().manual_seed(mix_seed(self.seed, epoch)))
+
+    def next(self, batch_size: int) -> torch.Tensor:
+        """(n,) int64 row indices of the next batch, n = min(batch_size, rows left in the pass)."""
+        if self.offset >= self.num_rows:
+            self.epoch, self.offset = self.epoch + 1, 0
+            self._order = self._permutation(self.epoch)
+        rows = self._order[self.offset : self.offset + batch_size]
+        self.offset += rows.shape[0]
+        return rows
+
+    def state_dict(self) -> dict[str, int]:
+        """{"seed", "epoch", "offset"}: where the walk stands."""
+        return {"seed": self.seed, "epoch": self.epoch, "offset": self.offset}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Restore `state_dict`."""
+        self.seed, self.epoch, self.offset = int(state["seed"]), int(state["epoch"]), int(state["offset"])
+        self._order = self._permutation(self.epoch)
+
+
 def _process_group(device: torch.device) -> DistContext:
     """Where this process sits in the running torchrun group (one process when there is none)."""
     if not (dist.is_available() and dist.is_initialized()):
@@ -134,10 +204,12 @@ class AdversarialPrior:
         self.optimizer = torch.optim.AdamW(
             discriminator.parameters(), lr=DISCRIMINATOR_LR, weight_decay=DISCRIMINATOR_LR
         )
-        self.generator = torch.Generator().manual_seed(0)
-        """Draws the real mocap samples of each update."""
         self.mocap: tuple[torch.Tensor, torch.Tensor] | None = None
         """(body_pose_aa (M, 69), betas (M, 10)) float32 once read."""
+        self.batches: MocapBatches | None = None
+        """Order of the real rows; made with the mocap set, seeded with `torch.initial_seed()` (the engine's
+        train.seed + rank) unless a restored state sets it."""
+        self._restored: Mapping[str, int] | None = None
         self.fake: tuple[torch.Tensor, torch.Tensor, int] | None = None
         """Detached (body_pose_rotmat (N, 23, 3, 3), betas (N, 10), B) of the last training step, N = B * S."""
 
@@ -153,35 +225,49 @@ class AdversarialPrior:
             logger.info("adversarial pose prior: %d mocap poses from %s", pose.shape[0], self.mocap_path)
         return self.mocap
 
+    def _batches(self) -> MocapBatches:
+        if self.batches is None:
+            self.batches = MocapBatches(self._mocap()[0].shape[0], torch.initial_seed())
+            if self._restored is not None:
+                self.batches.load_state_dict(self._restored)
+        return self.batches
+
+    def real_batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next mocap batch: (body_pose_rotmat (n, 23, 3, 3), betas (n, 10)) float32, n <= batch_size rows."""
+        mocap_pose, mocap_betas = self._mocap()
+        rows = self._batches().next(batch_size)
+        n = rows.shape[0]
+        return axis_angle_to_rotmat(mocap_pose[rows].reshape(n, 23, 3)), mocap_betas[rows]
+
     def update(self) -> dict[str, float]:
-        """One discriminator step on mocap (real) vs the last training step's samples (fake); {} without fakes.
+        """One discriminator step on a mocap batch of B rows (real) vs the last training step's B * S samples (fake);
+        {} without fakes.
 
         Returns:
-            {"loss_discriminator": float}.
+            {"loss_discriminator": float}, `discriminator_loss` before the weight (the official logged `loss_disc`).
         """
         if self.fake is None:
             return {}
         fake_pose, fake_betas, b = self.fake
-        mocap_pose, mocap_betas = self._mocap()
-        n = fake_pose.shape[0]
-        idx = torch.randint(0, mocap_pose.shape[0], (n,), generator=self.generator)
-        real_pose = axis_angle_to_rotmat(mocap_pose[idx].reshape(n, 23, 3)).to(fake_pose)
-        real_betas = mocap_betas[idx].to(fake_betas)
-        d_real = self.discriminator(real_pose, real_betas)
+        real_pose, real_betas = self.real_batch(b)
         d_fake = self.discriminator(fake_pose, fake_betas)
-        loss = self.loss_weight * (((d_real - 1.0) ** 2).sum() / b + (d_fake**2).sum() / b)
+        d_real = self.discriminator(real_pose.to(fake_pose), real_betas.to(fake_betas))
+        loss = discriminator_loss(d_real, d_fake)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (self.loss_weight * loss).backward()
         all_reduce_gradients(_process_group(fake_pose.device), self.discriminator.parameters())
         self.optimizer.step()
         self.fake = None
         return {"loss_discriminator": float(loss.detach())}
 
     def state_dict(self) -> dict[str, Any]:
-        """Optimizer and mocap-generator state, for exact resume."""
-        return {"disc_optimizer": self.optimizer.state_dict(), "mocap_generator": self.generator.get_state()}
+        """Optimizer state and the mocap walk's position, for exact resume."""
+        batches = self.batches.state_dict() if self.batches is not None else self._restored
+        return {"disc_optimizer": self.optimizer.state_dict(), "mocap_batches": batches}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore `state_dict`."""
+        """Restore `state_dict` (the mocap position applies once the set is read)."""
         self.optimizer.load_state_dict(state["disc_optimizer"])
-        self.generator.set_state(state["mocap_generator"])
+        self._restored = state.get("mocap_batches")  # absent in runs saved before the epoch-wise walk
+        if self.batches is not None and self._restored is not None:
+            self.batches.load_state_dict(self._restored)

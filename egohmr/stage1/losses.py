@@ -67,6 +67,8 @@ def loss_orthogonal(pose_6d: torch.Tensor) -> torch.Tensor:
 def loss_adversarial(disc_scores_fake: torch.Tensor, batch_size: int) -> torch.Tensor:
     """LSGAN generator loss ``sum (D(fake) - 1)^2 / B`` over the discriminator's outputs of all samples.
 
+    The sum over all B * S rows is divided by the image batch B, not by the rows (official `training_step`).
+
     Args:
         disc_scores_fake: (N, 25) discriminator outputs for the predicted poses (N = B * S).
         batch_size: B.

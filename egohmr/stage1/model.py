@@ -13,7 +13,9 @@ The module's state-dict keys follow the official checkpoint (`initialized`, `bac
 checkpoint (the official file also stores `smpl*` keys, which the importer drops).
 
 Training and validation steps (the hooks of `egohmr.train.train`) follow the official `compute_loss`
-(reference-egohmr.md section 2): the mode and `num_train_samples - 1` random samples are drawn with gradients; the NLL
+(reference-egohmr.md section 2): the mode and `num_train_samples - 1` random samples are drawn with gradients (with
+`model.train_flow_passes="official_two_pass"`, in two flow passes as the official code: the random samples, then the
+modes; `ProHMRScene.sample_flow`); the NLL
 uses the GT pose plus N(0, 0.005^2) noise; joints and vertices come from the neutral body for the predictions and the
 gendered body for the GT mesh; the 3D joint targets are the annotation's `joints3d_pv`. The optional adversarial prior
 (`egohmr.stage1.discriminator.AdversarialPrior`, trained on CMU mocap with its own AdamW) runs only when
@@ -34,7 +36,7 @@ from egohmr.constants import MM_PER_M, NUM_SMPL_JOINTS, POSE_6D_DIM
 from egohmr.geometry.cameras import crop_cam_to_full_transl
 from egohmr.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
 from egohmr.models import build_backbone
-from egohmr.models.flow import SMPLFlow
+from egohmr.models.flow import SMPLFlow, SMPLFlowSample, standard_normal_log_prob
 from egohmr.models.scene_encoder import ResnetPointnet
 from egohmr.stage1 import losses as L
 from egohmr.stage1.config import LossWeights, Stage1ModelConfig
@@ -234,6 +236,61 @@ class ProHMRScene(nn.Module):
             self.cfg.fx_norm_px,
         )
 
+    def sample_flow(
+        self,
+        context: torch.Tensor,
+        num_samples: int,
+        z: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> SMPLFlowSample:
+        """Flow and head outputs of the mode plus `num_samples - 1` random samples, mode first.
+
+        In training mode with `model.train_flow_passes="official_two_pass"` (and S > 1) the flow runs twice, as the
+        official `forward_step`: first the B x (S-1) random rows (latents drawn first), then the B modes (z = 0). The
+        conditioner's BatchNorm normalises each pass with its own batch statistics and updates its running statistics
+        once per pass. Otherwise one batched pass over the B x S rows (`SMPLFlow.sample`).
+
+        Args:
+            context: (B, C) float.
+            num_samples: S >= 1.
+            z: optional (B, S-1, 144) latents of the random samples.
+            generator: RNG of the latents when `z` is None.
+        """
+        two_pass = self.flow.training and self.cfg.train_flow_passes == "official_two_pass" and num_samples > 1
+        if not two_pass:
+            return self.flow.sample(context, num_samples, z=z, generator=generator)
+        b, d = context.shape[0], POSE_6D_DIM
+        if z is None:
+            z = torch.randn((b, num_samples - 1, d), generator=generator, dtype=context.dtype, device=context.device)
+        elif tuple(z.shape) != (b, num_samples - 1, d):
+            raise ValueError(f"z must have shape (B, S - 1, 144) = {(b, num_samples - 1, d)}, got {tuple(z.shape)}")
+        z = z.to(context.dtype)
+        pose_rand, log_prob_rand = self._flow_pass(context, z)
+        pose_mode, log_prob_mode = self._flow_pass(context, z.new_zeros(b, 1, d))
+        head = self.flow.fc_head(context, num_samples)
+        return SMPLFlowSample(
+            pose_6d=torch.cat([pose_mode, pose_rand], dim=1),
+            log_prob=torch.cat([log_prob_mode, log_prob_rand], dim=1),
+            z=torch.cat([z.new_zeros(b, 1, d), z], dim=1),
+            betas=head.betas,
+            cam_crop=head.cam_crop,
+        )
+
+    def _flow_pass(self, context: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One noise -> data pass of the flow over B x K rows (row b * K + k: image b, latent k).
+
+        Args:
+            context: (B, C) float.
+            z: (B, K, 144) float latents.
+
+        Returns:
+            pose_6d (B, K, 144) and log_prob (B, K) = log N(z) - log|det df^-1/dz|.
+        """
+        b, k, d = z.shape
+        x, logabsdet_inv = self.flow.flow.transform_to_data(z.reshape(b * k, d), context.repeat_interleave(k, dim=0))
+        log_prob = standard_normal_log_prob(z).reshape(b * k) - logabsdet_inv
+        return x.reshape(b, k, d), log_prob.reshape(b, k)
+
     def predict(
         self,
         context: torch.Tensor,
@@ -242,7 +299,7 @@ class ProHMRScene(nn.Module):
         z: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Stage1Output:
-        """Mode plus `num_samples - 1` samples from a context, in one batched flow call.
+        """Mode plus `num_samples - 1` samples from a context (flow passes: `sample_flow`).
 
         Args:
             context: (B, C) float.
@@ -251,7 +308,7 @@ class ProHMRScene(nn.Module):
             z: optional (B, S-1, 144) latents of the random samples.
             generator: RNG of the latents when `z` is None.
         """
-        s = self.flow.sample(context, num_samples, z=z, generator=generator)
+        s = self.sample_flow(context, num_samples, z=z, generator=generator)
         b = context.shape[0]
         rotmat = rot6d_to_rotmat(s.pose_6d.reshape(b, num_samples, NUM_SMPL_JOINTS, 6), order="col")
         transl = crop_cam_to_full_transl(
@@ -411,7 +468,7 @@ class ProHMRScene(nn.Module):
         return self.adversarial.update() if self.adversarial is not None else {}
 
     def train_state_dict(self) -> dict[str, Any]:
-        """Extra training state (discriminator optimizer, mocap generator) for exact resume; {} without the prior."""
+        """Extra training state (discriminator optimizer, mocap walk) for exact resume; {} without the prior."""
         return self.adversarial.state_dict() if self.adversarial is not None else {}
 
     def load_train_state_dict(self, state: Mapping[str, Any]) -> None:
