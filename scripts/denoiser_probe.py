@@ -61,7 +61,7 @@ def main() -> None:
         def mm(a: torch.Tensor, b: torch.Tensor) -> float:
             return float((a - b).norm(dim=-1).mean() * 1000)
 
-        x0 = model.encode_gt_pose(batch["global_orient_pv_rotmat"], batch["body_pose_rotmat"])
+        x0 = model.encode_gt_pose(batch["global_orient_rotmat_pv"], batch["body_pose_rotmat"])
         gt = joints(x0)
         image_on = torch.ones(len(rows), dtype=torch.bool)
         print("   t  input-vs-gt  pred-vs-gt  input_a-vs-input_b  pred_a-vs-pred_b   (mm)")

@@ -47,7 +47,7 @@ SAMPLE_FIELDS: dict[str, str] = {
     "kp2d_op25_full_px": "(25, 3) float32. OpenPose BODY_25 (x, y, conf), full-image px of the (augmented) view.",
     "kp2d_op25_crop_norm": "(25, 3) float32. Same keypoints in the crop, x, y / S - 0.5 in [-0.5, 0.5]; conf.",
     "joints3d_pv": "(24, 3) float32, metres, PV frame. GT SMPL joints (npz 3d_joints_pv[:, :24]).",
-    "global_orient_pv_rotmat": "(3, 3) float32, PV frame. GT global orientation.",
+    "global_orient_rotmat_pv": "(3, 3) float32, PV frame. GT global orientation.",
     "body_pose_rotmat": "(23, 3, 3) float32. GT body pose (SMPL joints 1..23).",
     "betas": "(10,) float32. GT SMPL shape of the gendered body.",
     "transl_pv": "(3,) float32, metres, PV frame. GT SMPL translation.",
@@ -168,7 +168,7 @@ class EgoBodyDataset(Dataset):
         self.scale = f64["scale"]
         self.pose_aa = f64["pose"]
         self.betas = f64["shape"]
-        self.global_orient_aa = f64["global_orient_pv"]
+        self.global_orient_aa_pv = f64["global_orient_pv"]
         self.transl_pv = f64["transl_pv"]
         self.intrinsics = np.stack([f64["fx"], f64["fy"], f64["cx"], f64["cy"]], axis=1)  # (N, 4)
         self.keypoints = f64["valid_keypoints"]
@@ -247,7 +247,7 @@ class EgoBodyDataset(Dataset):
         view = make_view(params, fx, fy, cx, cy, width, center, float(size), opt.crop_size_px)
 
         R = axis_angle_to_rotmat(
-            torch.from_numpy(np.concatenate([self.global_orient_aa[i][None], self.pose_aa[i].reshape(23, 3)]))
+            torch.from_numpy(np.concatenate([self.global_orient_aa_pv[i][None], self.pose_aa[i].reshape(23, 3)]))
         )
         R = R.numpy()  # (24, 3, 3)
         joints = self.joints3d[i]
@@ -260,7 +260,7 @@ class EgoBodyDataset(Dataset):
             "kp2d_op25_full_px": torch.from_numpy(kp_full.astype(np.float32)),
             "kp2d_op25_crop_norm": torch.from_numpy(kp_crop.astype(np.float32)),
             "joints3d_pv": torch.from_numpy(view.joints_smpl24(joints).astype(np.float32)),
-            "global_orient_pv_rotmat": torch.from_numpy(view.global_orient(R[0]).astype(np.float32)),
+            "global_orient_rotmat_pv": torch.from_numpy(view.global_orient(R[0]).astype(np.float32)),
             "body_pose_rotmat": torch.from_numpy(view.body_pose(R[1:]).astype(np.float32)),
             "betas": torch.from_numpy(self.betas[i].astype(np.float32)),
             "transl_pv": torch.from_numpy(view.transl(self.transl_pv[i], joints[0]).astype(np.float32)),

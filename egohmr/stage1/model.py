@@ -83,7 +83,7 @@ def build_context(
 
 def gt_pose_rotmat(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """(B, 24, 3, 3) GT rotations: global orientation (PV frame) then the 23 body joints."""
-    return torch.cat([batch["global_orient_pv_rotmat"][:, None], batch["body_pose_rotmat"]], dim=1)
+    return torch.cat([batch["global_orient_rotmat_pv"][:, None], batch["body_pose_rotmat"]], dim=1)
 
 
 def gt_pose_6d(batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -363,7 +363,7 @@ class ProHMRScene(nn.Module):
             out.betas[:, :num].reshape(b * num, -1), rot[:, :, 0].reshape(-1, 3, 3), rot[:, :, 1:].reshape(-1, 23, 3, 3)
         )
         with torch.no_grad():
-            args = (batch["betas"], batch["global_orient_pv_rotmat"], batch["body_pose_rotmat"])
+            args = (batch["betas"], batch["global_orient_rotmat_pv"], batch["body_pose_rotmat"])
             male, female = bodies["male"](*args), bodies["female"](*args)
             is_female = (batch["gender"] == 1)[:, None, None]  # (B, 1, 1)
             gt_vertices = torch.where(is_female, female.vertices, male.vertices)

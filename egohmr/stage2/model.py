@@ -140,9 +140,9 @@ class EgoHMRModel(nn.Module):
         pose_6d = self.unnormalize(x.reshape(-1, POSE_6D_DIM)).reshape(-1, NUM_SMPL_JOINTS, 6)
         return rot6d_to_rotmat(pose_6d, order="row"), pose_6d
 
-    def encode_gt_pose(self, global_orient_pv_rotmat: torch.Tensor, body_pose_rotmat: torch.Tensor) -> torch.Tensor:
+    def encode_gt_pose(self, global_orient_rotmat_pv: torch.Tensor, body_pose_rotmat: torch.Tensor) -> torch.Tensor:
         """GT rotations (B, 3, 3) and (B, 23, 3, 3) -> normalised x0 (B, 144)."""
-        rotmat = torch.cat((global_orient_pv_rotmat.unsqueeze(1), body_pose_rotmat), dim=1)  # (B, 24, 3, 3)
+        rotmat = torch.cat((global_orient_rotmat_pv.unsqueeze(1), body_pose_rotmat), dim=1)  # (B, 24, 3, 3)
         return self.normalize(rotmat_to_rot6d(rotmat, order="row").reshape(-1, POSE_6D_DIM))
 
     # ------------------------------------------------------------------ conditioning (once per image)
@@ -198,7 +198,7 @@ class EgoHMRModel(nn.Module):
         gender = batch["gender"]
         betas, go, bp, tr = (
             batch["betas"],
-            batch["global_orient_pv_rotmat"],
+            batch["global_orient_rotmat_pv"],
             batch["body_pose_rotmat"],
             batch["transl_pv"],
         )
@@ -230,7 +230,7 @@ class EgoHMRModel(nn.Module):
         transl = batch["transl_pv"]
         batch_size = transl.shape[0]
         device = transl.device
-        x0 = self.encode_gt_pose(batch["global_orient_pv_rotmat"], batch["body_pose_rotmat"])  # (B, 144)
+        x0 = self.encode_gt_pose(batch["global_orient_rotmat_pv"], batch["body_pose_rotmat"])  # (B, 144)
         t = torch.randint(0, cfg.schedule.num_train_timesteps, (batch_size,), device=device)
         x_t = self.train_scheduler.q_sample(x0, t, torch.randn_like(x0))
         image_mask = torch.rand(batch_size, device=device) >= cfg.train_options.cond_mask_prob
@@ -254,7 +254,7 @@ class EgoHMRModel(nn.Module):
             ),
             "loss_betas": L.loss_betas(pred_betas, batch["betas"]),
             "loss_body_pose": L.loss_body_pose(rotmat[:, 1:], batch["body_pose_rotmat"]),
-            "loss_global_orient": L.loss_global_orient(rotmat[:, 0], batch["global_orient_pv_rotmat"]),
+            "loss_global_orient": L.loss_global_orient(rotmat[:, 0], batch["global_orient_rotmat_pv"]),
             "loss_pose_6d_ortho": L.loss_pose_6d_ortho(pose_6d),
         }
         if w.penetration > 0 and step >= cfg.train_options.penetration_start_step and "scene_points_pv" in batch:

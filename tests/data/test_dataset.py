@@ -67,7 +67,7 @@ def test_augmented_geometry_is_consistent(tiny_egobody, epoch):
         # the GT body rebuilt from the augmented parameters lands on the augmented joints
         out = body(
             s["betas"].double()[None],
-            s["global_orient_pv_rotmat"].double()[None],
+            s["global_orient_rotmat_pv"].double()[None],
             s["body_pose_rotmat"].double()[None],
             s["transl_pv"].double()[None],
         )

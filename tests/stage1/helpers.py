@@ -58,7 +58,7 @@ def random_batch(batch_size: int, seed: int = 0, num_points: int = 64, image: bo
         "img_size_px": torch.tensor([[1920.0, 1080.0]]).repeat(b, 1),
         "kp2d_op25_full_px": kp,
         "joints3d_pv": joints,
-        "global_orient_pv_rotmat": rot[:, 0],
+        "global_orient_rotmat_pv": rot[:, 0],
         "body_pose_rotmat": rot[:, 1:],
         "betas": 0.5 * torch.randn(b, 10, generator=g),
         "transl_pv": transl,

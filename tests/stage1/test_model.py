@@ -115,7 +115,7 @@ def test_frozen_backbone_and_cached_features():
 def test_gt_pose_6d_roundtrip():
     batch = random_batch(2)
     r = rot6d_to_rotmat(gt_pose_6d(batch).reshape(2, 24, 6), order="col")
-    torch.testing.assert_close(r[:, 0], batch["global_orient_pv_rotmat"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(r[:, 0], batch["global_orient_rotmat_pv"], atol=1e-5, rtol=0)
     torch.testing.assert_close(r[:, 1:], batch["body_pose_rotmat"], atol=1e-5, rtol=0)
 
 

@@ -119,7 +119,7 @@ def synthetic_batch(batch_size: int = 3, num_points: int = 200, seed: int = 0) -
         "img_size_px": torch.tensor([[1920.0, 1080.0]]).expand(B, 2).clone(),
         "kp2d_op25_full_px": kp,
         "joints3d_pv": joints,
-        "global_orient_pv_rotmat": go,
+        "global_orient_rotmat_pv": go,
         "body_pose_rotmat": bp,
         "betas": 0.1 * torch.randn(B, 10, generator=g),
         "transl_pv": transl,
