@@ -1,9 +1,10 @@
 """``index.html``: one self-contained page over an output folder, opened from disk with no server.
 
-It shows the evaluation (the metrics table from ``metrics.json`` written by `egohmr.evaluate.report`, links to
-``metrics.md`` / ``per_frame.csv``, the PNG plots) and, per frame, the overlay strip, the scene view, per-frame
-metrics and links to the ``.glb`` and the frame record. Everything is found on disk, linked by relative paths,
-and escaped; the page has inline CSS only (no scripts, nothing fetched from the network).
+It shows the sequence runs of `egohmr infer` (``sequence_*.npz``: their notes and files), the evaluation (the
+metrics table from ``metrics.json`` written by `egohmr.evaluate.report`, links to ``metrics.md`` /
+``per_frame.csv``, the PNG plots) and, per frame, the overlay strip, the scene view, per-frame metrics and links to
+the ``.glb`` and the frame record. Everything is found on disk, linked by relative paths, and escaped; the page has
+inline CSS only (no scripts, nothing fetched from the network).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from egohmr.files import atomic_write_text
 from egohmr.outputs.frame_record import find_frame_records
 from egohmr.outputs.palette import GT_RGB, MODE_RGB, sample_rgb
+from egohmr.outputs.sequence_outputs import find_sequence_results, load_sequence_metadata
 from egohmr.outputs.writer import frame_output_paths
 
 __all__ = ["render_html_report", "write_html_report"]
@@ -98,6 +100,29 @@ def _read_record_summary(path: Path) -> dict[str, Any]:
     return summary
 
 
+def _sequence_section(root: Path) -> list[str]:
+    """One entry per ``sequence_*.npz``: frames, scene frame, the run's notes and links to its files."""
+    results = find_sequence_results(root)
+    if not results:
+        return []
+    parts = [f"<h2>Sequences ({len(results)})</h2>"]
+    for path in results:
+        try:
+            meta = load_sequence_metadata(path)
+        except (OSError, ValueError, KeyError) as err:
+            parts.append(f"<p class='muted'>could not read {_esc(path.name)}: {_esc(err)}</p>")
+            continue
+        parts.append(f"<h3>{_esc(path.stem)}</h3>")
+        parts.append(f"<p>frames: {_esc(meta.get('num_frames'))} · results frame: {_esc(meta.get('scene_frame'))}</p>")
+        notes = meta.get("notes") or []
+        if notes:
+            parts.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
+        files = [(path, "results (.npz)"), (path.with_suffix(".glb"), "whole sequence in the scene (.glb)")]
+        links = [f'<a href="{_href(p, root)}">{_esc(label)}</a>' for p, label in files if p.is_file()]
+        parts.append("<p>" + " · ".join(links) + "</p>")
+    return parts
+
+
 def render_html_report(
     out_dir: str | os.PathLike[str], title: str = "EgoHMR results", metrics_dir: str | os.PathLike[str] | None = None
 ) -> str:
@@ -115,6 +140,8 @@ def render_html_report(
         "<body>",
         f"<h1>{_esc(title)}</h1>",
     ]
+
+    parts += _sequence_section(root)
 
     # Evaluation
     metrics_json = mdir / "metrics.json"
