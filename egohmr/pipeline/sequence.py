@@ -15,7 +15,7 @@ poses the scene is taken to be in every frame's camera frame, so the "scene fram
 ``scene_frame`` says "camera".
 
 Smoothing (`smooth_mode_translation`, not in the paper, off by default): a centred moving average of the mode
-sample's translation in the scene frame over `SMOOTH_WINDOW` frames (fewer at the ends); the mode sample's vertices
+sample's translation in the scene frame over `SMOOTH_WINDOW` frames (narrower at the ends); the mode sample's vertices
 and joints are shifted by the change, so its pose and shape are untouched and other samples are not changed.
 """
 
@@ -53,7 +53,8 @@ def _load_rgb(frame: RecordingFrame) -> np.ndarray:
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average along axis 0 (at the ends, over the frames that exist).
+    """Centred moving average along axis 0; near the ends the window shrinks symmetrically (the first and last frames
+    are kept, a constant-velocity motion stays unchanged).
 
     Args:
         values: (N, ...) float. window: odd number of frames.
@@ -63,9 +64,9 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """
     if window < 1 or window % 2 == 0:
         raise ValueError(f"smoothing window must be an odd number >= 1, got {window}")
-    half = window // 2
     n = len(values)
-    return np.stack([np.mean(values[max(0, i - half) : min(n, i + half + 1)], axis=0) for i in range(n)])
+    radius = [min(window // 2, i, n - 1 - i) for i in range(n)]
+    return np.stack([np.mean(values[i - r : i + r + 1], axis=0) for i, r in enumerate(radius)])
 
 
 @dataclass(frozen=True)
