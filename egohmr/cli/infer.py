@@ -372,7 +372,7 @@ def _run_single_image(s: InferSettings, pipe) -> int:
     keypoints = read_keypoints(s.keypoints) if s.keypoints is not None else None
     world2pv = read_world_to_camera(s.world_to_camera) if s.world_to_camera is not None else None
     scene = load_scene_points(s.scene)
-    _domain_note(pipe)
+    domain = _domain_note(pipe)
     sampling = _sampling(s, pipe)
     result = pipe(
         image,
@@ -389,6 +389,6 @@ def _run_single_image(s: InferSettings, pipe) -> int:
     print(f"writing outputs to {out}", flush=True)
     record = result_record(s.image.name, image, s.intrinsics, s.bbox_px, result)
     write_frame_outputs(record, out, stem=frame_stem(s.image.name, 0), image=image)
-    index = write_html_report(out, title=f"EgoHMR: {s.image.name}")
+    index = write_html_report(out, title=f"EgoHMR: {s.image.name}", notes=[domain] if domain else ())
     print(f"done: open {index.resolve()}")
     return 0

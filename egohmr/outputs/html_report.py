@@ -13,7 +13,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -124,7 +124,10 @@ def _sequence_section(root: Path) -> list[str]:
 
 
 def render_html_report(
-    out_dir: str | os.PathLike[str], title: str = "EgoHMR results", metrics_dir: str | os.PathLike[str] | None = None
+    out_dir: str | os.PathLike[str],
+    title: str = "EgoHMR results",
+    metrics_dir: str | os.PathLike[str] | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """Build the page's HTML for `out_dir` (see `write_html_report`)."""
     root = Path(out_dir)
@@ -140,6 +143,8 @@ def render_html_report(
         "<body>",
         f"<h1>{_esc(title)}</h1>",
     ]
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
 
     parts += _sequence_section(root)
 
@@ -216,7 +221,10 @@ def render_html_report(
 
 
 def write_html_report(
-    out_dir: str | os.PathLike[str], title: str = "EgoHMR results", metrics_dir: str | os.PathLike[str] | None = None
+    out_dir: str | os.PathLike[str],
+    title: str = "EgoHMR results",
+    metrics_dir: str | os.PathLike[str] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/index.html`` over everything found in the folder (atomically).
 
@@ -225,6 +233,7 @@ def write_html_report(
         title: page title.
         metrics_dir: where ``metrics.json``, ``metrics.md``, ``per_frame.csv`` and the plot PNGs are (default:
             `out_dir`); must be inside `out_dir` for the links to stay relative.
+        notes: sentences shown under the title (e.g. what the checkpoints were trained on).
 
     Returns:
         The path of ``index.html``.
@@ -233,5 +242,5 @@ def write_html_report(
     if not root.is_dir():
         raise FileNotFoundError(f"output folder {root} does not exist")
     path = root / "index.html"
-    atomic_write_text(path, render_html_report(root, title, metrics_dir))
+    atomic_write_text(path, render_html_report(root, title, metrics_dir, notes))
     return path

@@ -182,3 +182,24 @@ def test_without_poses_the_scene_frame_is_the_camera_frame():
     transl_pv = np.array([[0.1, 0.2, 2.0], [0.2, 0.2, 2.1]])
     arrays = _fake_sequence(transl_pv, np.tile(np.eye(4), (2, 1, 1)), scene_frame="camera").arrays()
     np.testing.assert_array_equal(arrays["vertices_scene"], arrays["vertices_pv"])
+
+
+@pytest.mark.parametrize(
+    ("sources", "bodies", "expected"),
+    [
+        (("a.pt (egohmr stage-1 inference checkpoint)", "b.pt (egohmr stage-2 inference checkpoint)"),
+         ("open-lowres", "open-lowres"), ["stage1", "stage2"]),
+        (("best_model.pt (official-stage1)", "b.pt (egohmr stage-2 checkpoint)"), ("data/smpl", "open"), ["stage2"]),
+        (("best_model.pt (official-stage1)", "m.pt (official-stage2)"), ("data/smpl", "data/smpl"), []),
+    ],
+)  # fmt: skip
+def test_training_domain_rule(sources, bodies, expected):
+    from egohmr.pipeline.domain import synthetic_stages, training_domain_note
+
+    models = SimpleNamespace(
+        sources={"stage1": sources[0], "stage2": sources[1]},
+        stage1_cfg=SimpleNamespace(model=SimpleNamespace(body_model=bodies[0])),
+        stage2_cfg=SimpleNamespace(model=SimpleNamespace(body_source=bodies[1])),
+    )
+    assert synthetic_stages(models) == expected
+    assert (training_domain_note(models) is None) == (not expected)
