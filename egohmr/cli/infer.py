@@ -9,8 +9,9 @@ and camera poses; write the demo's per-frame outputs and, for the sequence, one 
         [--seed 0] [--device auto]
 
 Inputs are read and checked by `egohmr.recordings.load_recording` (formats: docs/infer.md); the frames run through
-`egohmr.pipeline.sequence.run_sequence`. Outputs (docs/outputs.md): DIR/frames/<frame stem>{.npz,_prediction.npz,
-_overlay.png,_scene.png,.glb}, DIR/sequence_<frames>_runNN{.npz,.glb} and DIR/index.html (the last line printed).
+`egohmr.pipeline.sequence.run_sequence`. Outputs (docs/outputs.md): DIR/frames/<frame stem>{.npz,_overlay.png,
+_scene.png,.glb}, DIR/predictions/<frame stem>.npz, DIR/sequence_<frames>_runNN{.npz,.glb} and DIR/index.html (the
+last line printed).
 
 ``--image IMG`` is the one-image form kept from before: ``--intrinsics`` and ``--bbox`` are then numbers, keypoints a
 25x3 JSON list or an OpenPose file, the scene's vertices are used as they are (no surface sampling), in the PV frame

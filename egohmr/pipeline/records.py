@@ -14,6 +14,7 @@ from egohmr.pipeline.core import EgoHMRResult
 from egohmr.pipeline.sequence import MODE, SequenceResult
 
 __all__ = [
+    "PREDICTIONS_DIR",
     "SequenceFiles",
     "frame_prediction_path",
     "result_record",
@@ -78,16 +79,18 @@ def save_prediction_npz(path: str | Path, result: EgoHMRResult, body_model: str 
     return path
 
 
-def frame_prediction_path(out_dir: str | Path, stem: str) -> Path:
-    """``out_dir/frames/<stem>_prediction.npz``: a frame's `save_prediction_npz` file in a sequence run."""
-    from egohmr.outputs import FRAMES_DIR
+PREDICTIONS_DIR = "predictions"
+"""Folder of the per-frame `save_prediction_npz` files of a sequence run (``frames/`` holds only frame records)."""
 
-    return Path(out_dir) / FRAMES_DIR / f"{stem}_prediction.npz"
+
+def frame_prediction_path(out_dir: str | Path, stem: str) -> Path:
+    """``out_dir/predictions/<stem>.npz``: a frame's `save_prediction_npz` file in a sequence run."""
+    return Path(out_dir) / PREDICTIONS_DIR / f"{stem}.npz"
 
 
 def write_frame_prediction(out_dir: str | Path, frame: Any, image: np.ndarray, result: EgoHMRResult, body_model: str):
     """Every per-frame file of a `egohmr.recordings.RecordingFrame`'s prediction, named by the frame's stem: the
-    `egohmr.outputs` files and ``frames/<stem>_prediction.npz``. Returns the `FrameOutputs`."""
+    `egohmr.outputs` files and ``predictions/<stem>.npz``. Returns the `FrameOutputs`."""
     from egohmr.outputs import frame_stem, write_frame_outputs
 
     stem = frame_stem(frame.name)

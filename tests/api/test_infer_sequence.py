@@ -64,10 +64,11 @@ def test_infer_sequence_end_to_end(exported, tmp_path, capsys):
     for stem in [p.stem for p in sorted(exported.frames_dir.iterdir())]:
         for suffix in (".npz", "_overlay.png", "_scene.png", ".glb"):
             assert (out / "frames" / f"{stem}{suffix}").is_file(), stem + suffix
-        pred = np.load(out / "frames" / f"{stem}_prediction.npz")
+        pred = np.load(out / "predictions" / f"{stem}.npz")
         assert str(pred["body_model"]) == "open-lowres"
+    assert len(list((out / "frames").glob("*.npz"))) == n  # frames/ holds only the frame records
     html = (out / "index.html").read_text()
-    assert "sequence_frames_run01.glb" in html and "trained on synthetic data" in html
+    assert f"Frames ({n})" in html and "sequence_frames_run01.glb" in html and "trained on synthetic data" in html
 
     # a second run into the same folder (one image, smoothed) keeps the first run's sequence files
     one = sorted(exported.frames_dir.iterdir())[0]
