@@ -1,12 +1,24 @@
-"""`egohmr infer`: run both stages on one image and write the same outputs as the demo (no GT, no metrics).
+"""`egohmr infer`: run both stages on your own frames (one image or a folder) with 2D keypoints or boxes, a scene
+and camera poses; write the demo's per-frame outputs and, for the sequence, one results file, one .glb and index.html.
 
-    egohmr infer --image IMG --scene MESH_OR_POINTS --intrinsics fx,fy,cx,cy --bbox x1,y1,x2,y2 --out DIR
-        [--keypoints JSON] [--world-to-camera 16 numbers | FILE.npy | FILE.json] [--stage1 CKPT --stage2 CKPT]
-        [--num-samples N] [--sampler ddpm --steps 50] [--no-fuse] [--no-guidance] [--seed 0] [--device auto]
+    egohmr infer --frames PATH --scene MESH_OR_POINTS --out DIR [--keypoints FILE_OR_DIR] [--bbox x1,y1,x2,y2 | JSON]
+        [--intrinsics fx,fy,cx,cy | JSON] [--fov DEG]
+        [--poses JSON | NPY | transf_matrices_all_seqs.pkl --recording NAME [--kinect2scene JSON]]
+        [--person K] [--conf-threshold C] [--up-axis y|z] [--smooth]
+        [--stage1 CKPT --stage2 CKPT] [--num-samples N] [--sampler ddpm --steps 50] [--no-fuse] [--no-guidance]
+        [--seed 0] [--device auto]
 
-The scene (.obj/.ply/.npy/.npz) is in the PV camera frame (OpenCV axes, metres) unless --world-to-camera is given;
-then it is in the world frame (y up, as EgoBody's scene meshes) and mapped to the camera. Outputs: DIR/prediction.npz,
-DIR/frames/<stem>{.npz,_overlay.png,_scene.png,.glb} and DIR/index.html (the last line printed).
+Inputs are read and checked by `egohmr.recordings.load_recording` (formats: docs/infer.md); the frames run through
+`egohmr.pipeline.sequence.run_sequence`. Outputs (docs/outputs.md): DIR/frames/<frame stem>{.npz,_overlay.png,
+_scene.png,.glb}, DIR/predictions/<frame stem>.npz, DIR/sequence_<frames>_runNN{.npz,.glb} and DIR/index.html (the
+last line printed).
+
+``--image IMG`` is the one-image form kept from before: ``--intrinsics`` and ``--bbox`` are then numbers, keypoints a
+25x3 JSON list or an OpenPose file, the scene's vertices are used as they are (no surface sampling), in the PV frame
+unless ``--world-to-camera`` is given; it also writes DIR/prediction.npz.
+
+DIR must be new, empty, or a folder `egohmr infer` made (marker file `INFER_MARKER`); runs into one folder keep each
+other's sequence files.
 """
 
 from __future__ import annotations
@@ -20,20 +32,35 @@ import numpy as np
 
 from egohmr.pipeline.sampling import SamplingOverrides
 
+INFER_MARKER = ".egohmr-infer"
+"""File `egohmr infer` writes in its output folder: it only writes into new, empty or its own folders."""
+
 
 @dataclass(frozen=True)
 class InferSettings:
-    """What `egohmr infer` runs, from its flags (files are read by `run_infer`)."""
+    """What `egohmr infer` runs, from its flags (files are read by `run_infer`).
 
-    image: Path
+    Exactly one of `frames` (a recording: image or folder) and `image` (the one-image form, module docstring) is set.
+    """
+
+    frames: Path | None
+    image: Path | None
     scene: Path
-    intrinsics: tuple[float, float, float, float]
-    """(fx, fy, cx, cy) px."""
-    bbox_px: tuple[float, float, float, float]
-    """(x1, y1, x2, y2) px."""
+    intrinsics: tuple[float, float, float, float] | Path | None
+    """(fx, fy, cx, cy) px, or a JSON file (`egohmr.recordings.intrinsics`); None: from --fov."""
+    bbox_px: tuple[float, float, float, float] | Path | None
+    """(x1, y1, x2, y2) px, or a JSON file of boxes (`egohmr.recordings.boxes`); None: from the keypoints."""
     keypoints: Path | None
     world_to_camera: str | None
-    """16 numbers or a .npy/.json file (`read_world_to_camera`); None: the scene is in the PV frame."""
+    """One-image form: 16 numbers or a .npy/.json file (`read_world_to_camera`); None: the scene is in the PV frame."""
+    poses: Path | None
+    recording: str | None
+    kinect2scene: Path | None
+    person: int | None
+    fov_deg: float | None
+    conf_threshold: float
+    up_axis: str
+    smooth: bool
     stage1: Path | None
     stage2: Path | None
     device: str
@@ -46,24 +73,41 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `infer` subcommand."""
     parser = subparsers.add_parser(
         "infer",
-        help="predict body samples for one egocentric image with its scene",
-        description="Run stage 1 -> stage-2 scene crop -> stage 2 on one image and write prediction.npz, an overlay, "
-        "a scene view, a .glb and index.html. Default checkpoints: the shipped cpu ones.",
+        help="predict body samples for your own frames (one image or a sequence) with their scene",
+        description="Run stage 1 -> stage-2 scene crop -> stage 2 on every frame and write per-frame outputs, one "
+        "results file and one .glb for the sequence, and index.html. Default checkpoints: the shipped cpu ones "
+        "(trained on synthetic data).",
     )
-    parser.add_argument("--image", type=Path, required=True, help="egocentric RGB image (any Pillow format)")
-    parser.add_argument("--scene", type=Path, required=True, help="scene mesh or points: .obj, .ply, .npy, .npz")
-    parser.add_argument("--intrinsics", required=True, help="fx,fy,cx,cy in pixels of the full image")
-    parser.add_argument("--bbox", required=True, help="body box x1,y1,x2,y2 in pixels")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--frames", type=Path, help="an image or a folder of images (.jpg/.jpeg/.png)")
+    what.add_argument("--image", type=Path, help="one image, the one-image form of before (see the docs)")
+    parser.add_argument("--scene", type=Path, required=True, help="scene mesh or points (.obj, .ply, .glb, .npy, ...)")
     parser.add_argument(
-        "--keypoints",
-        type=Path,
-        default=None,
-        help="JSON: 25x3 list (OpenPose BODY_25) or an OpenPose output file (people[0].pose_keypoints_2d)",
+        "--intrinsics", default=None, help="fx,fy,cx,cy in pixels of the full image, or a JSON file (per frame)"
+    )
+    parser.add_argument("--fov", type=float, default=None, help="horizontal field of view (deg) without intrinsics")
+    parser.add_argument("--bbox", default=None, help="body box x1,y1,x2,y2 in pixels, or a JSON file of boxes")
+    parser.add_argument(
+        "--keypoints", type=Path, default=None, help="OpenPose folder/file or COCO(-WholeBody) JSON (docs/infer.md)"
+    )
+    parser.add_argument(
+        "--poses", type=Path, default=None, help="camera-to-scene poses (.json/.npy) or EgoBody's .pkl; none: the "
+        "scene is in the camera frame"
+    )  # fmt: skip
+    parser.add_argument("--recording", default=None, help="recording name in transf_matrices_all_seqs.pkl")
+    parser.add_argument("--kinect2scene", type=Path, default=None, help="EgoBody kinect12_to_world JSON (with .pkl)")
+    parser.add_argument("--person", type=int, default=None, help="person index in every frame (default: largest)")
+    parser.add_argument("--conf-threshold", type=float, default=0.0, help="keypoint confidence threshold (default 0)")
+    parser.add_argument("--up-axis", default="y", choices=("y", "z"), help="the scene's vertical axis (default y)")
+    parser.add_argument(
+        "--smooth",
+        action="store_true",
+        help="average the mode sample's translation over 5 frames in the scene (not in the paper; off by default)",
     )
     parser.add_argument(
         "--world-to-camera",
         default=None,
-        help="4x4 world -> PV transform: 16 comma-separated "
+        help="--image only: 4x4 world -> PV transform: 16 comma-separated "
         "numbers (row-major; write --world-to-camera=-0.9,... when the first is negative) or a .npy/.json file; "
         "the scene is then in the world frame (y up)",
     )
@@ -129,15 +173,33 @@ def read_world_to_camera(value: str) -> np.ndarray:
     return np.asarray(parse_numbers(value, 16, "--world-to-camera")).reshape(4, 4)
 
 
+def numbers_or_file(value: str | None, count: int, flag: str) -> tuple[float, ...] | Path | None:
+    """`count` comma-separated numbers, or a path when `value` names a .json file; None stays None."""
+    if value is None:
+        return None
+    if str(value).lower().endswith(".json"):
+        return Path(value)
+    return tuple(parse_numbers(value, count, flag))
+
+
 def infer_settings(args: argparse.Namespace) -> InferSettings:
     """`InferSettings` of the flags (numbers parsed; ValueError naming a malformed flag)."""
     return InferSettings(
+        frames=args.frames,
         image=args.image,
         scene=args.scene,
-        intrinsics=tuple(parse_numbers(args.intrinsics, 4, "--intrinsics")),
-        bbox_px=tuple(parse_numbers(args.bbox, 4, "--bbox")),
+        intrinsics=numbers_or_file(args.intrinsics, 4, "--intrinsics"),
+        bbox_px=numbers_or_file(args.bbox, 4, "--bbox"),
         keypoints=args.keypoints,
         world_to_camera=args.world_to_camera,
+        poses=args.poses,
+        recording=args.recording,
+        kinect2scene=args.kinect2scene,
+        person=args.person,
+        fov_deg=args.fov,
+        conf_threshold=args.conf_threshold,
+        up_axis=args.up_axis,
+        smooth=args.smooth,
         stage1=args.stage1,
         stage2=args.stage2,
         device=args.device,
@@ -153,31 +215,166 @@ def infer_settings(args: argparse.Namespace) -> InferSettings:
     )
 
 
+def check_single_image_flags(s: InferSettings) -> None:
+    """The one-image form needs numeric --intrinsics and --bbox and takes no recording flags (ValueError)."""
+    for flag, value in (("--intrinsics", s.intrinsics), ("--bbox", s.bbox_px)):
+        if not isinstance(value, tuple):
+            raise ValueError(f"--image: {flag} must be 4 comma-separated numbers (use --frames for files)")
+    if s.poses is not None or s.smooth:
+        raise ValueError("--image: --poses and --smooth need --frames (the scene is given by --world-to-camera)")
+
+
+def claim_infer_folder(out: Path) -> None:
+    """Create `out` or accept it when empty or made by `egohmr infer`; write the marker (ValueError otherwise)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / INFER_MARKER).is_file():
+        raise ValueError(f"--out {out} is a folder not written by egohmr infer: give a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INFER_MARKER).write_text("written by egohmr infer: later runs may add files to this folder\n")
+
+
 def run_infer(args: argparse.Namespace) -> int:
     """Run `egohmr infer` (module docstring); returns 0."""
+    from egohmr.cli.demo import limit_cpu_threads
+    from egohmr.pipeline.core import EgoHMRPipeline
+
+    s = infer_settings(args)
+    if s.image is not None:
+        check_single_image_flags(s)
+        if not s.image.is_file():
+            raise FileNotFoundError(f"--image not found: {s.image}")
+    if s.world_to_camera is not None and s.frames is not None:
+        raise ValueError("--world-to-camera is for --image; with --frames give --poses")
+    claim_infer_folder(Path(s.out))
+    limit_cpu_threads(s.device)
+    if s.frames is not None:
+        recording = _load_recording(s)  # inputs checked before the models load
+    print("loading the models", flush=True)
+    pipe = EgoHMRPipeline.from_pretrained(s.stage1, s.stage2, device=s.device)
+    if s.image is not None:
+        return _run_single_image(s, pipe)
+    return _run_recording(s, pipe, recording)
+
+
+def _load_recording(s: InferSettings):
+    from egohmr.recordings import load_recording
+
+    print(f"reading the recording {s.frames}", flush=True)
+    rec = load_recording(
+        s.frames,
+        s.keypoints,
+        scene=s.scene,
+        intrinsics=s.intrinsics,
+        poses=s.poses,
+        bbox=s.bbox_px,
+        person=s.person,
+        fov_deg=s.fov_deg,
+        conf_threshold=s.conf_threshold,
+        recording=s.recording,
+        kinect2scene=s.kinect2scene,
+        up_axis=s.up_axis,
+    )
+    for note in rec.notes:
+        print(f"note: {note}", flush=True)
+    return rec
+
+
+def _sampling(s: InferSettings, pipe):
+    from egohmr.pipeline.sampling import num_sampling_steps
+
+    sampling = pipe.sampling_settings(overrides=s.sampling)
+    steps = num_sampling_steps(sampling, pipe.stage2.cfg.schedule)
+    print(f"predicting {sampling.num_samples} samples per frame ({sampling.sampler}-{steps})", flush=True)
+    return sampling
+
+
+def _domain_note(pipe) -> str | None:
+    from egohmr.pipeline.domain import training_domain_note
+
+    note = training_domain_note(pipe.models)
+    if note is not None:
+        print(f"note: {note}", flush=True)
+    return note
+
+
+def _run_recording(s: InferSettings, pipe, recording) -> int:
+    from tqdm import tqdm
+
+    from egohmr.outputs import write_html_report
+    from egohmr.outputs.sequence_outputs import new_run_name
+    from egohmr.pipeline.domain import body_model_name
+    from egohmr.pipeline.records import write_frame_prediction, write_sequence_files
+    from egohmr.pipeline.sequence import SMOOTH_WINDOW, run_sequence, scene_mesh_of
+
+    out = Path(s.out)
+    domain = _domain_note(pipe)
+    sampling = _sampling(s, pipe)
+    body = body_model_name(pipe.models)
+    with tqdm(total=len(recording.frames), unit="frame", desc="frames") as bar:
+        seq = run_sequence(
+            pipe,
+            recording,
+            sampling,
+            seed=sampling.seed,
+            smooth=s.smooth,
+            progress=lambda done, total, name: bar.update(1),
+            on_frame=lambda frame, image, result: write_frame_prediction(out, frame, image, result, body),
+        )
+    frame_note = (
+        "no camera poses: the scene is taken to be each frame's camera frame, so the scene-frame results equal the "
+        "PV-frame ones (each frame in its own camera frame)"
+        if seq.scene_frame == "camera"
+        else "scene-frame results: each frame's PV-frame results mapped by inverse(world2pv)"
+    )
+    smooth_note = (
+        f"--smooth (not in the paper): the mode sample's translation (and so its joints and vertices) is a centred "
+        f"moving average over {SMOOTH_WINDOW} frames in the scene frame; per-frame files are not smoothed"
+        if s.smooth
+        else None
+    )
+    notes = [n for n in (frame_note, smooth_note, domain, *recording.notes) if n]
+    metadata = {
+        "num_frames": len(seq.frames),
+        "scene_frame": seq.scene_frame,
+        "scene_file": str(recording.scene.path),
+        "body_model": body,
+        "checkpoints": pipe.models.sources,
+        "trained_on_synthetic_data": domain is not None,
+        "smoothed": seq.smoothed,
+        "smooth_window": SMOOTH_WINDOW if seq.smoothed else None,
+        "sampling": {"num_samples": sampling.num_samples, "sampler": sampling.sampler, "spacing": sampling.spacing,
+                     "seed": sampling.seed},
+        "skipped_frames": list(recording.skipped_frames),
+        "notes": notes,
+    }  # fmt: skip
+    run = new_run_name(out, Path(s.frames).resolve().name)
+    files = write_sequence_files(
+        out, run, seq, metadata, scene_mesh_of(recording, s.up_axis), recording.scene.points_scene
+    )
+    print(f"note: {frame_note}", flush=True)
+    print(f"sequence results: {files.results} (scene: {files.glb.name})", flush=True)
+    index = write_html_report(out, title=f"EgoHMR: {Path(s.frames).name}")
+    print(f"done: open {index.resolve()}")
+    return 0
+
+
+def _run_single_image(s: InferSettings, pipe) -> int:
     import torch
     from PIL import Image
 
-    from egohmr.cli.demo import limit_cpu_threads
     from egohmr.outputs import frame_stem, write_frame_outputs, write_html_report
-    from egohmr.pipeline.core import EgoHMRPipeline, load_scene_points
+    from egohmr.pipeline.core import load_scene_points
+    from egohmr.pipeline.domain import body_model_name
     from egohmr.pipeline.records import result_record, save_prediction_npz
-    from egohmr.pipeline.sampling import num_sampling_steps
 
-    s = infer_settings(args)
-    if not s.image.is_file():
-        raise FileNotFoundError(f"--image not found: {s.image}")
-    limit_cpu_threads(s.device)
     with Image.open(s.image) as im:
         image = np.asarray(im.convert("RGB"))
     keypoints = read_keypoints(s.keypoints) if s.keypoints is not None else None
     world2pv = read_world_to_camera(s.world_to_camera) if s.world_to_camera is not None else None
-    print("loading the scene and the models", flush=True)
     scene = load_scene_points(s.scene)
-    pipe = EgoHMRPipeline.from_pretrained(s.stage1, s.stage2, device=s.device)
-    sampling = pipe.sampling_settings(overrides=s.sampling)
-    steps = num_sampling_steps(sampling, pipe.stage2.cfg.schedule)
-    print(f"predicting {sampling.num_samples} samples ({sampling.sampler}-{steps})", flush=True)
+    domain = _domain_note(pipe)
+    sampling = _sampling(s, pipe)
     result = pipe(
         image,
         s.intrinsics,
@@ -189,11 +386,10 @@ def run_infer(args: argparse.Namespace) -> int:
         generator=torch.Generator().manual_seed(sampling.seed),
     )
     out = Path(s.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_prediction_npz(out / "prediction.npz", result)
+    save_prediction_npz(out / "prediction.npz", result, body_model_name(pipe.models))
     print(f"writing outputs to {out}", flush=True)
     record = result_record(s.image.name, image, s.intrinsics, s.bbox_px, result)
     write_frame_outputs(record, out, stem=frame_stem(s.image.name, 0), image=image)
-    index = write_html_report(out, title=f"EgoHMR: {s.image.name}")
+    index = write_html_report(out, title=f"EgoHMR: {s.image.name}", notes=[domain] if domain else ())
     print(f"done: open {index.resolve()}")
     return 0

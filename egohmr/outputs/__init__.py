@@ -11,7 +11,8 @@ Typical use, one `FrameRecord` per frame, then the page over the folder::
 
 Layout and viewers: docs/outputs.md. Modules: `frame_record` (record + .npz), `overlay` (image overlays),
 `scene_view` (render in the 3D scene), `scene_export` (.glb), `html_report` (index.html), `viewer` (viser scene),
-`writer` (all per-frame files), `palette` (colours).
+`writer` (all per-frame files), `sequence_outputs` (the results file and .glb of an `egohmr infer` sequence),
+`palette` (colours).
 """
 
 from egohmr.outputs.frame_record import (

@@ -1,9 +1,10 @@
 """``index.html``: one self-contained page over an output folder, opened from disk with no server.
 
-It shows the evaluation (the metrics table from ``metrics.json`` written by `egohmr.evaluate.report`, links to
-``metrics.md`` / ``per_frame.csv``, the PNG plots) and, per frame, the overlay strip, the scene view, per-frame
-metrics and links to the ``.glb`` and the frame record. Everything is found on disk, linked by relative paths,
-and escaped; the page has inline CSS only (no scripts, nothing fetched from the network).
+It shows the sequence runs of `egohmr infer` (``sequence_*.npz``: their notes and files), the evaluation (the
+metrics table from ``metrics.json`` written by `egohmr.evaluate.report`, links to ``metrics.md`` /
+``per_frame.csv``, the PNG plots) and, per frame, the overlay strip, the scene view, per-frame metrics and links to
+the ``.glb`` and the frame record. Everything is found on disk, linked by relative paths, and escaped; the page has
+inline CSS only (no scripts, nothing fetched from the network).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ import numpy as np
 from egohmr.files import atomic_write_text
 from egohmr.outputs.frame_record import find_frame_records
 from egohmr.outputs.palette import GT_RGB, MODE_RGB, sample_rgb
+from egohmr.outputs.sequence_outputs import find_sequence_results, load_sequence_metadata
 from egohmr.outputs.writer import frame_output_paths
 
 __all__ = ["render_html_report", "write_html_report"]
@@ -98,8 +100,34 @@ def _read_record_summary(path: Path) -> dict[str, Any]:
     return summary
 
 
+def _sequence_section(root: Path) -> list[str]:
+    """One entry per ``sequence_*.npz``: frames, scene frame, the run's notes and links to its files."""
+    results = find_sequence_results(root)
+    if not results:
+        return []
+    parts = [f"<h2>Sequences ({len(results)})</h2>"]
+    for path in results:
+        try:
+            meta = load_sequence_metadata(path)
+        except (OSError, ValueError, KeyError) as err:
+            parts.append(f"<p class='muted'>could not read {_esc(path.name)}: {_esc(err)}</p>")
+            continue
+        parts.append(f"<h3>{_esc(path.stem)}</h3>")
+        parts.append(f"<p>frames: {_esc(meta.get('num_frames'))} · results frame: {_esc(meta.get('scene_frame'))}</p>")
+        notes = meta.get("notes") or []
+        if notes:
+            parts.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
+        files = [(path, "results (.npz)"), (path.with_suffix(".glb"), "whole sequence in the scene (.glb)")]
+        links = [f'<a href="{_href(p, root)}">{_esc(label)}</a>' for p, label in files if p.is_file()]
+        parts.append("<p>" + " · ".join(links) + "</p>")
+    return parts
+
+
 def render_html_report(
-    out_dir: str | os.PathLike[str], title: str = "EgoHMR results", metrics_dir: str | os.PathLike[str] | None = None
+    out_dir: str | os.PathLike[str],
+    title: str = "EgoHMR results",
+    metrics_dir: str | os.PathLike[str] | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """Build the page's HTML for `out_dir` (see `write_html_report`)."""
     root = Path(out_dir)
@@ -115,6 +143,10 @@ def render_html_report(
         "<body>",
         f"<h1>{_esc(title)}</h1>",
     ]
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
+
+    parts += _sequence_section(root)
 
     # Evaluation
     metrics_json = mdir / "metrics.json"
@@ -189,7 +221,10 @@ def render_html_report(
 
 
 def write_html_report(
-    out_dir: str | os.PathLike[str], title: str = "EgoHMR results", metrics_dir: str | os.PathLike[str] | None = None
+    out_dir: str | os.PathLike[str],
+    title: str = "EgoHMR results",
+    metrics_dir: str | os.PathLike[str] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/index.html`` over everything found in the folder (atomically).
 
@@ -198,6 +233,7 @@ def write_html_report(
         title: page title.
         metrics_dir: where ``metrics.json``, ``metrics.md``, ``per_frame.csv`` and the plot PNGs are (default:
             `out_dir`); must be inside `out_dir` for the links to stay relative.
+        notes: sentences shown under the title (e.g. what the checkpoints were trained on).
 
     Returns:
         The path of ``index.html``.
@@ -206,5 +242,5 @@ def write_html_report(
     if not root.is_dir():
         raise FileNotFoundError(f"output folder {root} does not exist")
     path = root / "index.html"
-    atomic_write_text(path, render_html_report(root, title, metrics_dir))
+    atomic_write_text(path, render_html_report(root, title, metrics_dir, notes))
     return path

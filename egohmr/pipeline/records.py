@@ -1,16 +1,27 @@
 """From an `EgoHMRResult` to the files of `egohmr.outputs` (frame record, overlay, scene view, .glb) and a
-prediction `.npz`."""
+prediction `.npz`; from a `SequenceResult` to the sequence files (`egohmr.outputs.sequence_outputs`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from egohmr.pipeline.core import EgoHMRResult
+from egohmr.pipeline.sequence import MODE, SequenceResult
 
-__all__ = ["result_record", "save_prediction_npz"]
+__all__ = [
+    "PREDICTIONS_DIR",
+    "SequenceFiles",
+    "frame_prediction_path",
+    "result_record",
+    "save_prediction_npz",
+    "write_frame_prediction",
+    "write_sequence_files",
+]
 
 
 def result_record(
@@ -39,9 +50,10 @@ def result_record(
     )
 
 
-def save_prediction_npz(path: str | Path, result: EgoHMRResult) -> Path:
+def save_prediction_npz(path: str | Path, result: EgoHMRResult, body_model: str | None = None) -> Path:
     """Write every array of the result (``betas``, ``global_orient_rotmat_pv``, ``body_pose_rotmat``, ``transl_pv``,
-    ``vertices_pv``, ``joints_pv``, ``faces``, ``scene_points_pv``, ``visibility``, ...) to a compressed npz."""
+    ``vertices_pv``, ``joints_pv``, ``faces``, ``scene_points_pv``, ``visibility``, ...) to a compressed npz, with
+    ``body_model`` (the body model the samples are posed with, e.g. ``open-lowres``) when given."""
     from egohmr.files import atomic_open
 
     arrays = {
@@ -58,8 +70,73 @@ def save_prediction_npz(path: str | Path, result: EgoHMRResult) -> Path:
         "bbox_center_px": result.bbox_center_px,
         "bbox_size_px": np.float64(result.bbox_size_px),
     }
+    if body_model is not None:
+        arrays["body_model"] = np.array(body_model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     return path
+
+
+PREDICTIONS_DIR = "predictions"
+"""Folder of the per-frame `save_prediction_npz` files of a sequence run (``frames/`` holds only frame records)."""
+
+
+def frame_prediction_path(out_dir: str | Path, stem: str) -> Path:
+    """``out_dir/predictions/<stem>.npz``: a frame's `save_prediction_npz` file in a sequence run."""
+    return Path(out_dir) / PREDICTIONS_DIR / f"{stem}.npz"
+
+
+def write_frame_prediction(out_dir: str | Path, frame: Any, image: np.ndarray, result: EgoHMRResult, body_model: str):
+    """Every per-frame file of a `egohmr.recordings.RecordingFrame`'s prediction, named by the frame's stem: the
+    `egohmr.outputs` files and ``predictions/<stem>.npz``. Returns the `FrameOutputs`."""
+    from egohmr.outputs import frame_stem, write_frame_outputs
+
+    stem = frame_stem(frame.name)
+    record = result_record(frame.image_path.name, image, frame.intrinsics, frame.bbox_px, result)
+    paths = write_frame_outputs(record, out_dir, stem=stem, image=image)
+    save_prediction_npz(frame_prediction_path(out_dir, stem), result, body_model)
+    return paths
+
+
+@dataclass(frozen=True)
+class SequenceFiles:
+    """Paths written by `write_sequence_files`."""
+
+    results: Path
+    glb: Path
+
+
+def write_sequence_files(
+    out_dir: str | Path,
+    run_name: str,
+    seq: SequenceResult,
+    metadata: Mapping[str, Any],
+    scene_mesh: tuple[np.ndarray, np.ndarray] | None,
+    scene_points: np.ndarray,
+) -> SequenceFiles:
+    """Write ``sequence_<run_name>.npz`` (`SequenceResult.arrays` + metadata) and ``sequence_<run_name>.glb`` (the
+    scene and each frame's mode body, scene frame).
+
+    Args:
+        out_dir: output folder. run_name: `egohmr.outputs.sequence_outputs.new_run_name`.
+        seq: the sequence. metadata: JSON-able facts (scene frame, checkpoints, notes, ...).
+        scene_mesh: (vertices (M, 3), faces (G, 3)) of the room in the scene frame, or None.
+        scene_points: (P, 3) scene points, scene frame (the .glb shows them when there is no mesh).
+    """
+    from egohmr.outputs.sequence_outputs import SEQUENCE_PREFIX, export_sequence_glb, save_sequence_results
+
+    arrays = seq.arrays()
+    base = Path(out_dir) / f"{SEQUENCE_PREFIX}{run_name}"
+    results = save_sequence_results(base.with_suffix(".npz"), arrays, metadata)
+    glb = export_sequence_glb(
+        base.with_suffix(".glb"),
+        [str(n) for n in arrays["frame_names"]],
+        arrays["vertices_scene"][:, MODE],
+        arrays["faces"],
+        seq.scene_frame,
+        scene_mesh=scene_mesh,
+        scene_points=None if scene_mesh is not None else scene_points,
+    )
+    return SequenceFiles(results, glb)

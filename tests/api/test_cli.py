@@ -93,7 +93,8 @@ def test_infer_end_to_end(tiny_demo, tmp_path, capsys):
     pred = np.load(out / "prediction.npz")
     assert pred["vertices_pv"].shape[0] == 2 and np.all(np.isfinite(pred["vertices_pv"]))
     assert pred["visibility"].shape == (24,)
-    _check_html(out)
+    assert str(pred["body_model"]) == "open-lowres"
+    assert "trained on synthetic data" in _check_html(out)
     _check_glb(next((out / "frames").glob("*.glb")), num_samples=2, gt=False)
     # mesh in the world frame + --world-to-camera as 16 numbers: same stage-1 input points, so the same translation
     # (the stage-2 cube then uses the scene's vertical instead of the camera's, so the samples differ)
