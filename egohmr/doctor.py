@@ -84,9 +84,9 @@ def check_body(source: str | Path | None) -> list[Finding]:
 
 def check_dataset_layout(root: str | Path) -> list[Finding]:
     """The dataset's files and annotation fields (check-dataset without reading every image)."""
-    from egohmr.synth.check import check_dataset
+    from egohmr.synth.checks import check_dataset
 
-    report = check_dataset(root, check_images=False)
+    report = check_dataset(root, quick=True)
     if report.ok:
         return [Finding("dataset", True, f"{root}: {report.frames} frames, {report.files_checked} files, no issue")]
     first = "; ".join(str(issue) for issue in report.issues[:3])
