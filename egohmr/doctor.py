@@ -96,7 +96,7 @@ def check_dataset_layout(root: str | Path) -> list[Finding]:
             "dataset",
             False,
             f"{root}: {len(report.issues)} issue(s): {first}{more}",
-            f"egohmr check-dataset {root} lists every issue",
+            f"egohmr check-dataset --dataset {root} lists every issue",
         )
     ]
 
