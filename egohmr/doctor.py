@@ -83,7 +83,7 @@ def check_body(source: str | Path | None) -> list[Finding]:
 
 
 def check_dataset_layout(root: str | Path) -> list[Finding]:
-    """The dataset's files and annotation fields (check-dataset without reading every image)."""
+    """The dataset's files, annotation fields and dtypes (`check-dataset --quick`: no image or geometry pass)."""
     from egohmr.synth.checks import check_dataset
 
     report = check_dataset(root, quick=True)
