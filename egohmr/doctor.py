@@ -83,10 +83,10 @@ def check_body(source: str | Path | None) -> list[Finding]:
 
 
 def check_dataset_layout(root: str | Path) -> list[Finding]:
-    """The dataset's files and annotation fields (check-dataset without reading every image)."""
-    from egohmr.synth.check import check_dataset
+    """The dataset's files, annotation fields and dtypes (`check-dataset --quick`: no image or geometry pass)."""
+    from egohmr.synth.checks import check_dataset
 
-    report = check_dataset(root, check_images=False)
+    report = check_dataset(root, quick=True)
     if report.ok:
         return [Finding("dataset", True, f"{root}: {report.frames} frames, {report.files_checked} files, no issue")]
     first = "; ".join(str(issue) for issue in report.issues[:3])
@@ -96,7 +96,7 @@ def check_dataset_layout(root: str | Path) -> list[Finding]:
             "dataset",
             False,
             f"{root}: {len(report.issues)} issue(s): {first}{more}",
-            f"egohmr check-dataset {root} lists every issue",
+            f"egohmr check-dataset --dataset {root} lists every issue",
         )
     ]
 

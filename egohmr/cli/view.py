@@ -71,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     server = viser.ViserServer(host=HOST, port=args.port, verbose=False)
     try:
         FrameViewer(server, paths)
-        print(f"egohmr view: {len(paths)} frame(s) from {args.output_dir} at http://{HOST}:{args.port} (Ctrl-C stops)")
+        port = server.get_port()  # viser moves to the next free port when --port is taken
+        moved = f" (port {args.port} was busy)" if port != args.port else ""
+        print(
+            f"egohmr view: {len(paths)} frame(s) from {args.output_dir} at http://{HOST}:{port}{moved} (Ctrl-C stops)"
+        )
         while True:
             time.sleep(1.0)
     except KeyboardInterrupt:

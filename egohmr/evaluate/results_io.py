@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ OURS_KEYS: tuple[str, ...] = (
 OFFICIAL_STAGE2_REQUIRED: tuple[str, ...] = ("pred_betas_list", "pred_global_orient_list", "pred_body_pose_list")
 OFFICIAL_STAGE1_KEY = "pred_cam_full_list"
 OFFICIAL_PICKLE_PROTOCOL = 2
+ROTATION_TOL = 1e-3  # float32 rotation matrices written by egohmr and the official code are orthonormal to ~1e-6
 
 
 @dataclass
@@ -103,6 +105,35 @@ def _expect(array: np.ndarray, shape: tuple[int, ...], where: str, key: str) -> 
         raise ValueError(f"{where}: key {key!r} has shape {tuple(array.shape)}, expected {readable}")
 
 
+def _frame(results: PredictionResults, row: int) -> str:
+    name = f" ({results.imgname[row]})" if results.imgname is not None else ""
+    return f"frame row {row}{name}"
+
+
+def check_values(results: PredictionResults, where: str) -> None:
+    """Read predictions must be finite and their rotation matrices rotations (R^T R = I within ROTATION_TOL,
+    det > 0); raise ValueError naming `where`, the field and the first bad frame row (and its imgname)."""
+    for key in ("pred_betas", "pred_global_orient_rotmat", "pred_body_pose_rotmat", "pred_transl_pv"):
+        value = getattr(results, key)
+        bad = ~np.isfinite(value.reshape(len(value), -1)).all(axis=1)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(
+                f"{where}: key {key!r} has NaN/inf in {int(bad.sum())} frame(s), first {_frame(results, row)}"
+            )
+    for key in ("pred_global_orient_rotmat", "pred_body_pose_rotmat"):
+        R = np.asarray(getattr(results, key), np.float64)
+        error = np.abs(np.swapaxes(R, -1, -2) @ R - np.eye(3)).max(axis=(-2, -1))
+        bad = (error > ROTATION_TOL) | (np.linalg.det(R) <= 0)
+        bad = bad.reshape(len(R), -1).any(axis=1)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(
+                f"{where}: key {key!r} holds matrices that are not rotations (R^T R != I within {ROTATION_TOL} or "
+                f"det <= 0) in {int(bad.sum())} frame(s), first {_frame(results, row)}"
+            )
+
+
 # ---------------------------------------------------------------------------------------------- atomic write
 # ------------------------------------------------------------------------------------------------------ ours
 def write_results(path: str | Path, results: PredictionResults) -> None:
@@ -139,8 +170,8 @@ def read_results(path: str | Path) -> PredictionResults:
         raise FileNotFoundError(f"results file not found: {path}")
     try:
         data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a readable npz results file ({err})") from err
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a readable npz results file ({type(err).__name__}: {err})") from err
     with data:
         missing = [k for k in OURS_KEYS if k not in data.files]
         if missing:
@@ -161,6 +192,7 @@ def read_results(path: str | Path) -> PredictionResults:
         )
         num_samples = int(data["num_samples"])
     results.validate(str(path))
+    check_values(results, str(path))
     if num_samples != results.num_samples:
         raise ValueError(
             f"{path}: key 'num_samples' = {num_samples} but 'pred_betas' holds {results.num_samples} samples per frame"
@@ -222,6 +254,7 @@ def read_official_stage2(path: str | Path) -> PredictionResults:
         source_format="official_stage2",
     )
     results.validate(str(path))
+    check_values(results, str(path))
     return results
 
 

@@ -110,8 +110,11 @@ def load_scene_points(path: str | Path) -> np.ndarray:
     elif suffix == ".ply":
         import trimesh
 
-        geom = trimesh.load(path, process=False)
-        pts = np.asarray(geom.vertices if hasattr(geom, "vertices") else geom.dump(concatenate=True).vertices)
+        try:
+            geom = trimesh.load(path, process=False)
+            pts = np.asarray(geom.vertices if hasattr(geom, "vertices") else geom.dump(concatenate=True).vertices)
+        except Exception as err:  # trimesh raises many types (KeyError, ValueError, IndexError) for malformed files
+            raise ValueError(f"{path}: not a readable PLY mesh or point cloud ({type(err).__name__}: {err})") from None
     elif suffix == ".npy":
         pts = np.load(path, allow_pickle=False)
     elif suffix == ".npz":

@@ -75,5 +75,5 @@ def test_check_dataset_reports_malicious_files(tmp_path, capsys, target):
         names = np.empty(1, dtype=object)
         names[0] = Call(exec, f"open({str(marker)!r}, 'w').close()")
         np.savez(path, imgname=names)  # np.savez pickles object arrays
-    rc = main(["check-dataset", str(root), "--no-images"])
+    rc = main(["check-dataset", "--dataset", str(root), "--quick"])
     _check_failed(rc, capsys.readouterr().out, path, marker)
