@@ -361,15 +361,14 @@ def _run_recording(s: InferSettings, pipe, recording) -> int:
 
 def _run_single_image(s: InferSettings, pipe) -> int:
     import torch
-    from PIL import Image
 
+    from egohmr.data.images import read_rgb
     from egohmr.outputs import frame_stem, write_frame_outputs, write_html_report
     from egohmr.pipeline.core import load_scene_points
     from egohmr.pipeline.domain import body_model_name
     from egohmr.pipeline.records import result_record, save_prediction_npz
 
-    with Image.open(s.image) as im:
-        image = np.asarray(im.convert("RGB"))
+    image = read_rgb(s.image, "--image")
     keypoints = read_keypoints(s.keypoints) if s.keypoints is not None else None
     world2pv = read_world_to_camera(s.world_to_camera) if s.world_to_camera is not None else None
     scene = load_scene_points(s.scene)

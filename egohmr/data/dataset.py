@@ -26,6 +26,7 @@ from egohmr.constants import CROP_SIZE_PX
 from egohmr.data import egobody_format as ebf
 from egohmr.data.augment import AugmentConfig, augment_rng, identity_params, make_view, sample_augment_params
 from egohmr.data.crop import bbox_from_center_scale, normalize_crop, warp_image
+from egohmr.data.images import read_rgb
 from egohmr.data.scene_points import (
     SceneS1Store,
     kinect2pv_per_frame,
@@ -212,13 +213,7 @@ class EgoBodyDataset(Dataset):
         return Path(self.options.root) / self.imgnames[i]
 
     def _read_image(self, i: int) -> np.ndarray:
-        from PIL import Image
-
-        path = self.image_path(i)
-        if not path.is_file():
-            raise FileNotFoundError(f"missing image {path} (npz field 'imgname' row {self.rows[i]})")
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        return read_rgb(self.image_path(i), f"npz field 'imgname' row {self.rows[i]}")
 
     def scene_points_raw_pv(self, i: int) -> np.ndarray | None:
         """Un-augmented scene points of frame ``i`` in its PV frame, (P, 3) float64, or None without scene_dir."""

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from egohmr.data.images import read_rgb
 from egohmr.geometry.frames import apply_transform
 from egohmr.pipeline.core import EgoHMRPipeline, EgoHMRResult
 from egohmr.recordings import Recording, RecordingFrame
@@ -46,10 +47,7 @@ Progress = Callable[[int, int, str], None]
 
 
 def _load_rgb(frame: RecordingFrame) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(frame.image_path) as im:
-        return np.asarray(im.convert("RGB"))
+    return read_rgb(frame.image_path, f"frame {frame.name!r}")
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:

@@ -85,7 +85,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
-    except (UnidentifiedImageError, OSError) as err:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
         raise ValueError(f"frames: {path} is not a readable image ({err})") from None
 
 

@@ -120,7 +120,8 @@ def train(
     Raises:
         FileNotFoundError: `resume` without `<out_dir>/last.pt`.
         ValueError: the run folder already holds a run (and not `resume`), the train set is smaller than one global
-            batch, `cfg.best_metric` is not a validation metric, a bad config value (ConfigError).
+            batch, an empty validation set, `cfg.best_metric` is not a validation metric, a bad config value
+            (ConfigError).
         NonFiniteLossError: a NaN/inf loss or gradient; nothing is written for that step.
         TrainingInterrupted: Ctrl-C (SIGINT) or a KeyboardInterrupt during a batch fetch or forward: `last.pt` was
             written for the updates completed, and the message says how to resume (a `KeyboardInterrupt` subclass).
@@ -128,6 +129,11 @@ def train(
     """
     validate_train_config(cfg)
     check_trainable(model)
+    if val_set is not None and len(val_set) == 0:  # type: ignore[arg-type]
+        raise ValueError(
+            "the validation split has no frames: add frames to it (the val annotation npz) or check data.root; "
+            f"best.pt is chosen on it by train.best_metric={cfg.best_metric}"
+        )
     ctx = setup_distributed(cfg.device)
     try:
         return _run(model, train_set, val_set, cfg, ctx, kind, full_config, extras, resume, collate_fn)

@@ -122,3 +122,32 @@ def test_view_prints_the_port_it_bound(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8081 (port 8080 was busy)" in out
     assert sys.modules["egohmr.cli.view"] is view
+
+
+def test_training_with_an_empty_validation_split_says_so(tmp_path):
+    from egohmr.train import train
+    from tests.train.toy import ToyMLP, ToyRegression, toy_config
+
+    with pytest.raises(ValueError, match="validation split has no frames"):
+        train(ToyMLP(), ToyRegression(), ToyRegression(n=0), toy_config(tmp_path / "run", 4), kind="toy")
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"GIF89a not really", "not a readable image"), (None, "decompression bomb")],
+)
+def test_unreadable_images_get_a_sentence_naming_the_file(tmp_path, monkeypatch, content, message):
+    from PIL import Image
+
+    from egohmr.data.images import read_rgb
+
+    path = tmp_path / "frame.jpg"
+    if content is None:
+        Image.new("RGB", (64, 64)).save(path)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 4,096 px > 2 x 100: PIL's bomb error
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as err:
+        read_rgb(path, "frame 'x'")
+    assert str(path) in str(err.value) and "frame 'x'" in str(err.value)
