@@ -23,7 +23,7 @@ def read_rgb(path: str | Path, what: str = "image") -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what}: image {path} not found")
+        raise FileNotFoundError(f"{what}: missing image {path}")
     if path.stat().st_size == 0:
         raise ValueError(f"{what}: image {path} is empty (0 bytes)")
     try:
