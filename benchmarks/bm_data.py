@@ -1,7 +1,7 @@
 """Throughput of the EgoBody data pipeline: preprocessing commands (frames/s) and the stage-2 loader (samples/s).
 
     .venv/bin/python benchmarks/bm_data.py                      # tiny test EgoBody (tests/data/tiny_egobody.py)
-    .venv/bin/python benchmarks/bm_data.py --dataset SYNTH_ROOT    # a dataset written by `egohmr synth --out SYNTH_ROOT`
+    .venv/bin/python benchmarks/bm_data.py --dataset SYNTH_ROOT  # a dataset written by `egohmr synth --out SYNTH_ROOT`
         [--body open] [--num-points 20000] [--batches 20]
 
 Prints one table row per measurement: what, setting, items, seconds, items/s.
