@@ -38,7 +38,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
         default="official",
-        help="preset (official, cpu), YAML override file, or packaged YAML name (stage1_cpu, stage2_official, ...)",
+        help="preset (official, cpu), YAML override file or packaged YAML name (stage1_cpu, stage2_official)",
     )
     p.add_argument(
         "--set",

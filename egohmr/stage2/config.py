@@ -10,7 +10,8 @@ argparse defaults and the ``EgoHMR`` constructor). Two presets:
   GCN, the low-resolution open body for the losses, v-prediction, a weight average (EMA 0.998) and noise on the
   conditioning translation in training.
 
-YAML files in ``egohmr/configs/`` (``--config stage2_cpu``) hold overrides only (``preset: cpu`` picks the starting preset).
+YAML files in ``egohmr/configs/`` (``--config stage2_cpu``) hold overrides only (``preset: cpu`` picks the starting
+preset).
 """
 
 from __future__ import annotations
