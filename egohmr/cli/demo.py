@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="end-to-end demo on a small synthetic test set with the shipped cpu checkpoints",
         description="Synthesise a few EgoBody-style frames, run stage 1 -> stage-2 scene crop -> stage 2 (several "
         "samples, diffuse_fuse, collision guidance) with the shipped cpu checkpoints, evaluate, and write overlays, "
-        "scene views, .glb files and index.html. The default 8 frames take about 30 s on a 2-core CPU (27 s measured).",
+        "scene views, .glb files and index.html. The default 8 frames take about 27 s on a 2-core CPU (docs/demo.md).",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     parser.add_argument(
