@@ -170,7 +170,6 @@ def _load_split_annotations(paths: list[Path]):
 
 def _default_split(dataset: Path, results) -> str:
     """`test`, unless the results name their frames and these are every split's frames in order (the demo's file)."""
-
     if results.imgname is None:
         return "test"
     test_paths = _annotation_paths(dataset, "test")
