@@ -1,8 +1,8 @@
 """Throughput of the EgoBody data pipeline: preprocessing commands (frames/s) and the stage-2 loader (samples/s).
 
     .venv/bin/python benchmarks/bm_data.py                      # tiny test EgoBody (tests/data/tiny_egobody.py)
-    .venv/bin/python benchmarks/bm_data.py --root SYNTH_ROOT    # a dataset written by `egohmr synth --out SYNTH_ROOT`
-        [--body-model open] [--num-points 20000] [--batches 20]
+    .venv/bin/python benchmarks/bm_data.py --dataset SYNTH_ROOT  # a dataset written by `egohmr synth --out SYNTH_ROOT`
+        [--body open] [--num-points 20000] [--batches 20]
 
 Prints one table row per measurement: what, setting, items, seconds, items/s.
 """
@@ -24,8 +24,8 @@ def _row(what: str, setting: str, items: int, seconds: float) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", help="EgoBody-layout root (default: build the tiny test set)")
-    parser.add_argument("--body-model", default=None, help="body model source for scene-s2-train")
+    parser.add_argument("--dataset", help="EgoBody-layout root (default: build the tiny test set)")
+    parser.add_argument("--body", default=None, help="body model source for scene-s2-train")
     parser.add_argument("--num-points", type=int, default=None, help="points per frame (default 150 tiny / 20000)")
     parser.add_argument("--batches", type=int, default=20, help="loader batches to time (batch 16)")
     parser.add_argument("--crop", type=int, default=224, help="crop size")
@@ -41,13 +41,13 @@ def main() -> int:
 
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="bm_data_"))
-    if args.root is None:
+    if args.dataset is None:
         from tests.data.tiny_egobody import write_tiny_egobody
 
         tiny = write_tiny_egobody(work / "egobody")
         root, body, npts, npts_s1 = str(tiny.root), str(tiny.body_path), args.num_points or 150, 500
     else:
-        root, body = args.root, args.body_model or "open"
+        root, body = args.dataset, args.body or "open"
         npts = npts_s1 = args.num_points or 20000
     print(f"dataset {root}, {npts} points, device cpu, torch threads 1")
     print(f"{'what':<22} {'setting':<26} {'items':>7} {'time':>11} {'rate':>12}")

@@ -44,8 +44,8 @@ OPEN_SOURCES = {"open": "open_body_{gender}.npz", "open-lowres": "open_body_lowr
 REQUIRED_KEYS: tuple[str, ...] = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 SMPL_HELP = (
     "Get SMPL from https://smpl.is.tue.mpg.de (registration required) and place the files as "
-    "data/smpl/SMPL_NEUTRAL.pkl, data/smpl/SMPL_MALE.pkl, data/smpl/SMPL_FEMALE.pkl, "
-    "or use the packaged open body (source='open')."
+    "data/smpl/SMPL_NEUTRAL.pkl, data/smpl/SMPL_MALE.pkl, data/smpl/SMPL_FEMALE.pkl (or in data/smpl/smpl/, the "
+    "official layout; docs/reproduce.md), or use the packaged open body (source='open')."
 )
 
 
@@ -240,8 +240,9 @@ def resolve_body_path(source: str | Path = "open", gender: Gender = "neutral") -
     """Path of the body model file ``load_body_model`` would read.
 
     Args:
-        source: ``"open"`` / ``"open-lowres"`` (packaged open body), a directory in the official layout
-            (``<dir>/SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` or ``.npz``) or a file.
+        source: ``"open"`` / ``"open-lowres"`` (packaged open body), a directory holding
+            ``SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` (or ``.npz``) directly or in its ``smpl/`` folder (the official layout:
+            smplx's ``create('data/smpl', model_type='smpl')`` reads ``data/smpl/smpl/SMPL_*.pkl``), or a file.
         gender: "neutral", "male" or "female"; selects the file inside a directory or packaged set.
 
     Raises:
@@ -261,10 +262,11 @@ def resolve_body_path(source: str | Path = "open", gender: Gender = "neutral") -
     path = Path(source).expanduser()
     if path.is_dir():
         stem = f"SMPL_{gender.upper()}"
-        for suffix in (".pkl", ".npz"):
-            if (path / f"{stem}{suffix}").is_file():
-                return path / f"{stem}{suffix}"
-        raise FileNotFoundError(f"no {stem}.pkl or {stem}.npz in {path}. {SMPL_HELP}")
+        candidates = [folder / f"{stem}{suffix}" for folder in (path, path / "smpl") for suffix in (".pkl", ".npz")]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"no {stem}.pkl or {stem}.npz in {path} or {path / 'smpl'}. {SMPL_HELP}")
     if not path.is_file():
         raise FileNotFoundError(
             f"body model source not found: {path} (expected 'open', 'open-lowres', a directory such as data/smpl, "
@@ -278,8 +280,8 @@ def load_body_model(source: str | Path = "open", gender: Gender = "neutral", num
 
     Args:
         source: ``"open"`` (``egohmr/assets/body/open_body_{gender}.npz``), ``"open-lowres"``
-            (``open_body_lowres_{gender}.npz``), a directory with ``SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` (or ``.npz``),
-            e.g. ``data/smpl``, or a path to one ``.pkl``/``.npz`` file.
+            (``open_body_lowres_{gender}.npz``), a directory with ``SMPL_{NEUTRAL,MALE,FEMALE}.pkl`` (or ``.npz``)
+            directly or in ``smpl/`` (official ``data/smpl/smpl/``), e.g. ``data/smpl``, or one ``.pkl``/``.npz`` file.
         gender: "neutral", "male" or "female". For a single file it is only recorded on the model.
         num_betas: shape components to keep (10 in EgoHMR).
 
@@ -292,7 +294,7 @@ def load_body_model(source: str | Path = "open", gender: Gender = "neutral", num
     """
     path = resolve_body_path(source, gender)
     arrays = load_body_arrays(path, num_betas=num_betas)
-    logger.debug("loaded body model %s (%d vertices)", path, arrays["v_template"].shape[0])
+    logger.info("body model %s: loaded %s (%d vertices)", source, path, arrays["v_template"].shape[0])
     return BodyModel(
         v_template=arrays["v_template"],
         shapedirs=arrays["shapedirs"],

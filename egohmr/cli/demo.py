@@ -1,7 +1,7 @@
 """`egohmr demo`: synthesise a small EgoBody-style test set, run both stages with the shipped cpu checkpoints,
 evaluate, and write overlays, scene views, .glb files and index.html (docs/demo.md).
 
-    egohmr demo [--out DIR] [--frames N] [--samples S] [--seed 0] [--device auto]
+    egohmr demo [--out DIR] [--frames N] [--num-samples S] [--seed 0] [--device auto]
 
 The work is `egohmr.pipeline.demo.run_demo`; this module parses the flags and prints. The last line printed is the
 path of ``index.html``.
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="end-to-end demo on a small synthetic test set with the shipped cpu checkpoints",
         description="Synthesise a few EgoBody-style frames, run stage 1 -> stage-2 scene crop -> stage 2 (several "
         "samples, diffuse_fuse, collision guidance) with the shipped cpu checkpoints, evaluate, and write overlays, "
-        "scene views, .glb files and index.html. Takes a few minutes on a CPU.",
+        "scene views, .glb files and index.html. The default 8 frames take about 27 s on a 2-core CPU (docs/demo.md).",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     parser.add_argument(
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"synthetic frames, over all recordings (default {DEFAULTS.frames})",
     )
     parser.add_argument(
-        "--samples", type=int, default=None, help="stage-2 samples per frame (default: the demo preset's, 5)"
+        "--num-samples", type=int, default=None, help="stage-2 samples per frame (default: the demo preset's, 5)"
     )
     parser.add_argument(
         "--seed", type=int, default=None, help="seed of the synthetic data and of the sampling (default 0)"
@@ -73,7 +73,9 @@ def demo_settings(args: argparse.Namespace) -> DemoSettings:
         device=args.device,
         stage1=args.stage1,
         stage2=args.stage2,
-        sampling=SamplingOverrides(num_samples=args.samples, sampler=args.sampler, steps=args.steps, seed=args.seed),
+        sampling=SamplingOverrides(
+            num_samples=args.num_samples, sampler=args.sampler, steps=args.steps, seed=args.seed
+        ),
     )
     return tiny_settings(settings) if args.tiny else settings
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+ALL_SPLITS = "all"
+"""`--split` value: the frames of every split present, in split order (what `egohmr demo` predicts)."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `eval` subcommand."""
@@ -25,7 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("results", type=Path, help="results file: egohmr .npz or official results_seed_<seed>.pkl")
     parser.add_argument("--dataset", type=Path, required=True, help="EgoBody root (annotation_egocentric_smpl_npz/...)")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split (default: test)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        choices=("train", "val", "test", ALL_SPLITS),
+        help="split (default: test, or 'all' when the results name the frames of every split in order, as the demo's "
+        "results.npz does); 'all': every split's frames, train, val, test",
+    )
     parser.add_argument(
         "--body",
         default="open",
@@ -63,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation; returns the exit code."""
     from egohmr import __version__
     from egohmr.body import load_body_model, resolve_body_path
-    from egohmr.data.egobody_format import annotation_path
-    from egohmr.evaluate.ground_truth import load_annotations
     from egohmr.evaluate.inside import get_inside_test
     from egohmr.evaluate.pipeline import BodyModels, evaluate_results
     from egohmr.evaluate.report import write_report
@@ -75,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     settings = EvalSettings(mode=args.mode, image_size_px=tuple(args.image_size))
     results = load_any_results(args.results)
-    ann_path = annotation_path(args.dataset, args.split)
-    annotations = load_annotations(ann_path)
+    split = args.split or _default_split(args.dataset, results)
+    ann_paths = _annotation_paths(args.dataset, split)
+    annotations = _load_split_annotations(ann_paths)
     bodies = BodyModels(*(load_body_model(args.body, g) for g in ("neutral", "male", "female")))
 
     scene_points = None
@@ -85,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         from egohmr.evaluate.scene_cubes import SceneCubeSource
 
-        scene_points = SceneCubeSource(args.dataset, args.scene_dir, args.split)
+        if split == ALL_SPLITS:
+            raise ValueError("--scene-dir holds one split's cubes; give --split train, val or test with it")
+        scene_points = SceneCubeSource(args.dataset, args.scene_dir, split)
 
     def progress(done: int, total: int) -> None:
         if done == total or done % (args.batch_size * 50) < args.batch_size:
@@ -114,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
         "results_file": str(args.results),
         "results_format": results.source_format,
         "results_metadata": results.metadata,
-        "annotation_file": str(ann_path),
-        "split": args.split,
+        "annotation_file": ", ".join(str(p) for p in ann_paths),
+        "split": split,
         "scene_dir": None if args.scene_dir is None else str(args.scene_dir),
         "inside_test": args.inside_test if scene_points is not None else None,
         "collision_contact_evaluated": scene_points is not None,
@@ -132,3 +142,48 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"reports written to {out}")
     return 0
+
+
+def _annotation_paths(dataset: Path, split: str) -> list[Path]:
+    """The annotation npz of `split`, or of every split present for `all` (train, val, test order)."""
+    from egohmr.data.egobody_format import SPLITS, annotation_path
+
+    if split != ALL_SPLITS:
+        return [annotation_path(dataset, split)]
+    paths = [annotation_path(dataset, s) for s in SPLITS if annotation_path(dataset, s).is_file()]
+    if not paths:
+        raise FileNotFoundError(f"--split all: no annotation file of {list(SPLITS)} under {dataset}")
+    return paths
+
+
+def _load_split_annotations(paths: list[Path]):
+    """`Annotations` of the files in `paths`, rows concatenated in order."""
+    import numpy as np
+
+    from egohmr.evaluate.ground_truth import load_annotations
+
+    parts = [load_annotations(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    return type(parts[0])(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in parts[0].__dataclass_fields__})
+
+
+def _default_split(dataset: Path, results) -> str:
+    """`test`, unless the results name their frames and these are every split's frames in order (the demo's file)."""
+    if results.imgname is None:
+        return "test"
+    test_paths = _annotation_paths(dataset, "test")
+    if test_paths[0].is_file() and _names_match(results.imgname, _load_split_annotations(test_paths).imgname):
+        return "test"
+    try:
+        every = _load_split_annotations(_annotation_paths(dataset, ALL_SPLITS)).imgname
+    except FileNotFoundError:
+        return "test"
+    return ALL_SPLITS if _names_match(results.imgname, every) else "test"
+
+
+def _names_match(ours, theirs) -> bool:
+    import numpy as np
+
+    norm = lambda names: np.char.replace(np.asarray(names).astype(str), "\\", "/")  # noqa: E731
+    return len(ours) == len(theirs) and bool(np.all(norm(ours) == norm(theirs)))

@@ -42,7 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"egohmr.cli.{name}").register(subparsers)
+    _add_verbose_to_subcommands(parser)
     return parser
+
+
+def _add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Accept `-v/--verbose` after any (nested) subcommand too; unset there, it leaves the top-level value alone."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                sub.add_argument(
+                    "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
+                )
+                _add_verbose_to_subcommands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,8 @@ Examples::
 
     egohmr test stage1 --checkpoint outputs/stage1_cpu/best.pt --dataset /tmp/synth_s1 --out outputs/s1_test
     egohmr test stage1 --checkpoint checkpoints_egohmr/53618/best_model.pt --dataset /data/egobody_release \\
-        --body-model data/smpl --num-samples 5 --out output_prohmr_scene_53618
-    egohmr test stage2 --checkpoint RUN/best.pt --dataset DATA --scene-dir CUBES_FROM_PRED \\
+        --body data/smpl --num-samples 5 --out output_prohmr_scene_53618
+    egohmr test stage2 --checkpoint RUN/best.pt --dataset DATA \\
         --stage1-results S1/results.pkl --num-samples 5 --sampler ddpm --steps 50 --fuse --guidance --out OUT
     torchrun --nproc_per_node 4 -m egohmr.cli.main test stage2 ...same flags...     # shards over 4 processes
 
@@ -49,7 +49,7 @@ def add_stage1_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split (default test)")
     p.add_argument("--scene-dir", default=None, help="stage-1 scene folder (default <dataset>/preprocess_scene_s1)")
     p.add_argument("--num-samples", type=int, default=None, help="samples per image (default: the checkpoint's)")
-    p.add_argument("--body-model", default=None, help="body model of the metrics (default: the checkpoint's)")
+    p.add_argument("--body", default=None, help="body model of the metrics (default: the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=16, help="frames per batch (default 16)")
     p.add_argument("--workers", type=int, default=0, help="data-loading workers (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random samples (default 0)")
@@ -69,7 +69,7 @@ def stage1_test_run(args: argparse.Namespace) -> Any:
         split=args.split,
         scene_dir=args.scene_dir,
         num_samples=args.num_samples,
-        body_model=args.body_model,
+        body_model=args.body,
         batch_size=args.batch_size,
         num_workers=args.workers,
         seed=args.seed,
@@ -100,7 +100,13 @@ def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
     add("--checkpoint", type=Path, required=True, help="stage-2 checkpoint (ours or official)")
     add("--dataset", type=Path, required=True, help="EgoBody root")
     add("--split", default="test", choices=("train", "val", "test"))
-    add("--scene-dir", type=Path, required=True, help="stage-2 cubes around the stage-1 translation")
+    add(
+        "--scene-dir",
+        type=Path,
+        default=None,
+        help="stage-2 cubes around the stage-1 translation (default <dataset>/Egohmr_scene_preprocess_cube_s2_from_pred"
+        "_release)",
+    )
     add("--stage1-results", type=Path, required=True, help="stage-1 results.pkl of the split")
     add(
         "--translation",
@@ -177,11 +183,14 @@ def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timestep
 
 def stage2_test_run(args: argparse.Namespace) -> Any:
     """The `Stage2TestRun` of the flags."""
+    from egohmr.stage2.config import Stage2DataConfig
     from egohmr.stage2.evaluation import Stage2TestRun
+
+    default_scene_dir = Path(Stage2DataConfig(root=str(args.dataset)).resolved_scene_dir_test())
 
     return Stage2TestRun(
         dataset_root=args.dataset,
-        scene_dir=args.scene_dir,
+        scene_dir=args.scene_dir if args.scene_dir is not None else default_scene_dir,
         stage1_results=args.stage1_results,
         out_dir=args.out,
         split=args.split,

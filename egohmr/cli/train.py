@@ -4,7 +4,7 @@ Examples::
 
     egohmr train stage1 --config cpu --set data.root=/tmp/synth_s1
     egohmr train stage1 --config official --set data.root=/data/egobody_release model.prohmr_checkpoint=ckpt.pt
-    egohmr train stage1 --config configs/stage1_cpu.yaml --out outputs/s1 --resume
+    egohmr train stage1 --config stage1_cpu --out outputs/s1 --resume           # packaged egohmr/configs/*.yaml
     egohmr train stage2 --config cpu --set data.root=DATA --out RUN                     # ~30 min on 2 CPU cores
     torchrun --nproc_per_node 4 -m egohmr.cli.main train stage1 --config official
 
@@ -35,7 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of `egohmr train stage1` and `egohmr train stage2`."""
-    p.add_argument("--config", default="official", help="preset (official, cpu) or YAML override file")
+    p.add_argument(
+        "--config",
+        default="official",
+        help="preset (official, cpu), YAML override file or packaged YAML name (stage1_cpu, stage2_official)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",

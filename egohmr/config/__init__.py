@@ -8,6 +8,7 @@ from egohmr.config.core import (
     config_to_dict,
     config_to_yaml,
     load_config,
+    packaged_config,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "config_to_dict",
     "config_to_yaml",
     "load_config",
+    "packaged_config",
 ]

@@ -165,6 +165,20 @@ def apply_overrides(cfg: C, overrides: Sequence[str] | Mapping[str, Any]) -> C:
     return config_from_dict(type(cfg), _merge(config_to_dict(cfg), update))
 
 
+PACKAGED_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+"""YAML presets shipped in the package (``egohmr/configs/*.yaml``)."""
+
+
+def packaged_config(source: str | Path) -> Path | None:
+    """The packaged YAML file a bare name (no folder) names, or None: ``stage1_cpu`` and ``stage1_cpu.yaml`` both
+    name ``egohmr/configs/stage1_cpu.yaml``."""
+    name = str(source)
+    if Path(name).name != name:
+        return None
+    path = PACKAGED_CONFIG_DIR / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    return path if path.is_file() else None
+
+
 def load_config(
     cls: type[C],
     source: str | Path | None = None,
@@ -175,8 +189,9 @@ def load_config(
 
     Args:
         cls: the config dataclass.
-        source: None (defaults), a preset name from `presets`, or a YAML file of overrides. A YAML file may name its
-            starting preset with a top-level `preset: NAME` key.
+        source: None (defaults), a preset name from `presets`, a YAML file of overrides, or the name of a YAML file
+            shipped in the package (`packaged_config`, e.g. ``stage1_cpu``). A YAML file may name its starting preset
+            with a top-level `preset: NAME` key.
         overrides: `KEY.PATH=VALUE` strings applied last.
         presets: named configs to start from.
     """
@@ -187,10 +202,11 @@ def load_config(
         if text in presets:
             cfg = presets[text]
         else:
-            path = Path(source)
-            if not path.is_file():
+            path = Path(source) if Path(source).is_file() else packaged_config(source)
+            if path is None:
                 raise FileNotFoundError(
-                    f"config {text!r} is neither a preset ({sorted(presets)}) nor an existing YAML file"
+                    f"config {text!r} is neither a preset ({sorted(presets)}), an existing YAML file nor a packaged "
+                    f"one ({sorted(p.stem for p in PACKAGED_CONFIG_DIR.glob('*.yaml'))})"
                 )
             data = yaml.safe_load(path.read_text()) or {}
             if not isinstance(data, Mapping):

@@ -186,17 +186,28 @@ class FrameRecord:
             return np.asarray(im.convert("RGB"))
 
 
+MAX_STEM_CHARS = 80
+"""Longest stem `frame_stem` writes (before the ``0007_`` index prefix)."""
+
+
 def frame_stem(name: str, index: int | None = None) -> str:
     """A safe file stem for a frame: `name` with anything but letters, digits, '-', '.' replaced by '_'.
 
     Args:
-        name: frame name, e.g. ``recording_x/PV/132_frame_01234.jpg``.
+        name: frame name, e.g. ``egocentric_color/recording_x/<holo_time>/PV/132_frame_01234.jpg``. Names longer than
+            `MAX_STEM_CHARS` lose whole leading folders (``egocentric_color``), so the recording name stays whole.
         index: when given, prefixed as ``0007_`` so stems sort in frame order and stay unique.
     """
     base = re.sub(r"\.(jpg|jpeg|png)$", "", str(name), flags=re.IGNORECASE)
-    safe = re.sub(r"[^A-Za-z0-9.\-]+", "_", base).strip("._") or "frame"
-    safe = safe[-80:]
+    parts = [p for p in (_safe_part(part) for part in re.split(r"[/\\]", base)) if p]
+    while len(parts) > 1 and len("_".join(parts)) > MAX_STEM_CHARS:  # drop whole leading folders, never cut a name
+        parts.pop(0)
+    safe = "_".join(parts)[-MAX_STEM_CHARS:] or "frame"
     return safe if index is None else f"{index:04d}_{safe}"
+
+
+def _safe_part(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.\-]+", "_", part).strip("._")
 
 
 def save_frame_record(path: str | os.PathLike[str], record: FrameRecord, embed_image: bool = True) -> Path:

@@ -111,7 +111,9 @@ def _check(settings: DemoSettings) -> None:
     s = settings
     samples = s.sampling.num_samples
     if s.frames < 1 or s.recordings < 1 or (samples is not None and samples < 1):
-        raise ValueError(f"--frames, --samples and recordings must be >= 1, got {s.frames}, {samples}, {s.recordings}")
+        raise ValueError(
+            f"--frames, --num-samples and recordings must be >= 1, got {s.frames}, {samples}, {s.recordings}"
+        )
     if s.frames < s.recordings:
         raise ValueError(f"--frames ({s.frames}) must be >= the number of recordings ({s.recordings})")
 

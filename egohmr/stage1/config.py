@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from egohmr.config.core import ConfigError, load_config
+from egohmr.config.layout import SCENE_S1_DIR
 from egohmr.constants import CROP_SIZE_PX, FX_NORM_PX
 from egohmr.train.config import OFFICIAL_STAGE1_TRAIN, TrainConfig, validate_train_config
 
@@ -172,7 +173,7 @@ class Stage1DataConfig:
 
     def resolved_scene_dir(self) -> str:
         """The stage-1 scene folder (default `<root>/preprocess_scene_s1`)."""
-        return self.scene_dir if self.scene_dir is not None else str(Path(self.root) / "preprocess_scene_s1")
+        return self.scene_dir if self.scene_dir is not None else str(Path(self.root) / SCENE_S1_DIR)
 
     def resolved_feature_dir(self, backbone: str) -> str:
         """The cached-feature folder (default `<root>/features_stage1_<backbone>`)."""

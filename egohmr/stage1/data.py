@@ -81,7 +81,7 @@ def check_stage1_inputs(root: str | Path, split: str, scene_dir: str | Path) -> 
         if not path.is_file():
             raise FileNotFoundError(
                 f"missing stage-1 scene file {path} (data.scene_dir={scene_dir}); write it with "
-                f"`egohmr preprocess scene-s1 --root {root} --split {split} --out {scene_dir}`"
+                f"`egohmr preprocess scene-s1 --dataset {root} --split {split} --out {scene_dir}`"
             )
 
 

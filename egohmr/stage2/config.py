@@ -10,7 +10,8 @@ argparse defaults and the ``EgoHMR`` constructor). Two presets:
   GCN, the low-resolution open body for the losses, v-prediction, a weight average (EMA 0.998) and noise on the
   conditioning translation in training.
 
-YAML files in ``configs/`` hold overrides only (``preset: cpu`` picks the starting preset).
+YAML files in ``egohmr/configs/`` (``--config stage2_cpu``) hold overrides only (``preset: cpu`` picks the starting
+preset).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from egohmr.config.core import load_config
+from egohmr.config.layout import SCENE_S2_TEST_DIR, SCENE_S2_TRAIN_DIR
 from egohmr.diffusion.guidance import GuidanceConfig
 from egohmr.diffusion.schedule import NoiseScheduleConfig
 from egohmr.models.heads import DEFAULT_MEAN_BETAS
@@ -128,10 +130,12 @@ class Stage2DataConfig:
 
     root: str = "data/egobody"
     """EgoBody root (official tree)."""
-    scene_dir_train: str = "data/Egohmr_scene_preprocess_cube_s2_from_gt_release"
-    """Stage-2 cubes around the GT body (train/val; ``egohmr preprocess scene-s2-train``)."""
-    scene_dir_test: str = "data/Egohmr_scene_preprocess_cube_s2_from_pred_release"
-    """Stage-2 cubes around the stage-1 translation (test; ``egohmr preprocess scene-s2-test``)."""
+    scene_dir_train: str | None = None
+    """Stage-2 cubes around the GT body (train/val; ``egohmr preprocess scene-s2-train``); None:
+    ``<root>/Egohmr_scene_preprocess_cube_s2_from_gt_release`` (the official name)."""
+    scene_dir_test: str | None = None
+    """Stage-2 cubes around the stage-1 translation (test; ``egohmr preprocess scene-s2-test``); None:
+    ``<root>/Egohmr_scene_preprocess_cube_s2_from_pred_release`` (the official name)."""
     stage1_results: str = "outputs/stage1/results.pkl"
     """Stage-1 ``results.pkl`` of the test split (translation used at test time)."""
     feature_dir: str | None = None
@@ -146,6 +150,14 @@ class Stage2DataConfig:
     """Loosened visibility map at validation/test (official test default True)."""
     num_scene_points_file: int = 20000
     """Points stored per cube file (official 20,000)."""
+
+    def resolved_scene_dir_train(self) -> str:
+        """The train/val cube folder (default ``<root>/Egohmr_scene_preprocess_cube_s2_from_gt_release``)."""
+        return self.scene_dir_train if self.scene_dir_train is not None else str(Path(self.root) / SCENE_S2_TRAIN_DIR)
+
+    def resolved_scene_dir_test(self) -> str:
+        """The test cube folder (default ``<root>/Egohmr_scene_preprocess_cube_s2_from_pred_release``)."""
+        return self.scene_dir_test if self.scene_dir_test is not None else str(Path(self.root) / SCENE_S2_TEST_DIR)
 
 
 @dataclass(frozen=True)

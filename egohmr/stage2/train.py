@@ -32,7 +32,7 @@ def _dataset(cfg: Stage2Config, split: str, load_images: bool, augment: bool, lo
             root=cfg.data.root,
             split=split,  # type: ignore[arg-type]
             stage=2,
-            scene_dir=cfg.data.scene_dir_train,
+            scene_dir=cfg.data.resolved_scene_dir_train(),
             augment=augment,
             seed=cfg.train.seed,
             num_scene_points=cfg.data.num_scene_points_file,

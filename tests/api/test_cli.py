@@ -199,7 +199,7 @@ def _demo_settings(extra: list[str]):
         (["--out", "d"], "out", Path("d")),
         (["--frames", "4"], "frames", 4),
         (["--recordings", "3"], "recordings", 3),
-        (["--samples", "3"], "sampling.num_samples", 3),
+        (["--num-samples", "3"], "sampling.num_samples", 3),
         (["--seed", "2"], "seed", 2),
         (["--seed", "2"], "sampling.seed", 2),
         (["--device", "cpu"], "device", "cpu"),

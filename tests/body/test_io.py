@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import pickle
 import sys
-import types
-from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse
 import torch
 
 from egohmr.body import load_body_arrays, load_body_model, resolve_body_path, save_body_model_npz
 from egohmr.body.io import OPEN_BODY_DIR
 from egohmr.constants import SMPL_LANDMARK_VERTEX_IDS
 from tests.body import random_body_arrays
+from tests.body.smpl_pickle import write_chumpy_style_pickle
 
 
 @pytest.fixture()
@@ -23,45 +21,10 @@ def arrays() -> dict:
     return random_body_arrays(np.random.default_rng(0))
 
 
-def _fake_chumpy_pickle(path: Path, arrays: dict, protocol: int) -> None:
-    """Write an SMPL-like pickle whose arrays are wrapped in a fake ``chumpy.ch.Ch`` (removed afterwards)."""
-    chumpy = types.ModuleType("chumpy")
-    ch_module = types.ModuleType("chumpy.ch")
-
-    class Ch:  # mimics chumpy: the wrapped array lives in the instance dict under "x"
-        def __init__(self, x):
-            self.x = x
-            self._cache = {"unrelated": 1}
-
-    Ch.__module__ = "chumpy.ch"
-    Ch.__qualname__ = "Ch"
-    ch_module.Ch = Ch
-    chumpy.ch = ch_module
-    saved = {name: sys.modules.get(name) for name in ("chumpy", "chumpy.ch")}
-    sys.modules["chumpy"], sys.modules["chumpy.ch"] = chumpy, ch_module
-    try:
-        data = dict(arrays)
-        for key in ("v_template", "shapedirs", "posedirs", "weights"):
-            data[key] = Ch(arrays[key].astype(np.float64))
-        data["J_regressor"] = scipy.sparse.csc_matrix(arrays["J_regressor"].astype(np.float64))
-        data["bs_style"] = "lbs"
-        data["pose_training_info"] = {"number_of_subjects": 1}
-        del data["landmark_vertex_ids"]
-        data["landmark_vertex_ids"] = arrays["landmark_vertex_ids"]
-        with path.open("wb") as handle:
-            pickle.dump(data, handle, protocol=protocol)
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-
-
 @pytest.mark.parametrize("protocol", [0, 2, 4])
 def test_chumpy_pickle_loads_without_chumpy(tmp_path, arrays, protocol):
     path = tmp_path / "SMPL_NEUTRAL.pkl"
-    _fake_chumpy_pickle(path, arrays, protocol)
+    write_chumpy_style_pickle(path, arrays, protocol)
     assert "chumpy" not in sys.modules
     loaded = load_body_arrays(path)
     for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights"):
@@ -79,7 +42,7 @@ def test_npz_round_trip_and_model_equivalence(tmp_path, arrays):
     for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "landmark_vertex_ids"):
         np.testing.assert_array_equal(loaded[key], arrays[key])
     pkl = tmp_path / "body.pkl"
-    _fake_chumpy_pickle(pkl, arrays, 2)
+    write_chumpy_style_pickle(pkl, arrays, 2)
     a, b = load_body_model(path, gender="female"), load_body_model(pkl)
     assert a.gender == "female"
     pose = torch.eye(3).expand(1, 23, 3, 3)
@@ -100,7 +63,7 @@ def test_num_betas_takes_the_first_components(tmp_path):
 
 def test_directory_layout(tmp_path, arrays):
     save_body_model_npz(tmp_path / "SMPL_MALE.npz", arrays)
-    _fake_chumpy_pickle(tmp_path / "SMPL_FEMALE.pkl", arrays, 2)
+    write_chumpy_style_pickle(tmp_path / "SMPL_FEMALE.pkl", arrays, 2)
     assert resolve_body_path(tmp_path, "male") == tmp_path / "SMPL_MALE.npz"
     assert resolve_body_path(tmp_path, "female") == tmp_path / "SMPL_FEMALE.pkl"
     with pytest.raises(FileNotFoundError, match=r"SMPL_NEUTRAL\.pkl.*smpl\.is\.tue\.mpg\.de"):
@@ -203,3 +166,23 @@ def test_missing_open_body_names_the_build_script(tmp_path, monkeypatch):
     monkeypatch.setattr("egohmr.body.io.OPEN_BODY_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match="build_open_body"):
         resolve_body_path("open", "neutral")
+
+
+@pytest.mark.parametrize("layout", ["flat", "official"])
+def test_both_smpl_layouts_resolve_and_log_the_file(tmp_path, arrays, layout, caplog):
+    folder = tmp_path / "smpl" if layout == "official" else tmp_path  # official: data/smpl/smpl/SMPL_*.pkl
+    folder.mkdir(exist_ok=True)
+    write_chumpy_style_pickle(folder / "SMPL_NEUTRAL.pkl", arrays, 2)
+    assert resolve_body_path(tmp_path, "neutral") == folder / "SMPL_NEUTRAL.pkl"
+    with caplog.at_level("INFO", logger="egohmr.body.io"):
+        load_body_model(tmp_path, "neutral")
+    assert str(folder / "SMPL_NEUTRAL.pkl") in caplog.text
+
+
+def test_flat_layout_wins_over_the_model_type_folder(tmp_path, arrays):
+    (tmp_path / "smpl").mkdir()
+    save_body_model_npz(tmp_path / "smpl" / "SMPL_MALE.npz", arrays)
+    write_chumpy_style_pickle(tmp_path / "SMPL_MALE.pkl", arrays, 2)
+    assert resolve_body_path(tmp_path, "male") == tmp_path / "SMPL_MALE.pkl"
+    with pytest.raises(FileNotFoundError, match=r"SMPL_FEMALE\.pkl.*smpl"):
+        resolve_body_path(tmp_path, "female")

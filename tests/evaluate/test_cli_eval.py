@@ -157,3 +157,26 @@ def test_frame_count_mismatch(tmp_path, dataset):
     write_results(results, gt_as_results(short, 1))
     with pytest.raises(ValueError, match="2 frames but the annotation file has 4"):
         run_cli(["eval", str(results), "--dataset", str(root), "--body", str(body), "--out", str(tmp_path / "o")])
+
+
+def test_results_of_every_split_are_read_as_the_demo_writes_them(tmp_path, dataset):
+    """The demo predicts every frame of every split (train, val, test order) into one results.npz."""
+    root, test_fields = dataset
+    train_fields = write_annotation(
+        root / "annotation_egocentric_smpl_npz" / "egocapture_train_smpl.npz", np.random.default_rng(5), 2
+    )
+    every = {k: np.concatenate([train_fields[k], test_fields[k]]) for k in test_fields}
+    body = write_tiny_body(tmp_path / "b.npz", np.random.default_rng(1))
+    results = tmp_path / "results.npz"
+    write_results(results, gt_as_results(every, 2))
+    for extra in ([], ["--split", "all"]):
+        out = tmp_path / f"out{len(extra)}"
+        assert (
+            run_cli(["eval", str(results), "--dataset", str(root), "--body", str(body), "--out", str(out), *extra]) == 0
+        )
+        report = json.loads((out / "metrics.json").read_text())
+        assert report["settings"]["split"] == "all" and report["metrics"]["mpjpe_mm"] < 1e-3
+    with pytest.raises(ValueError, match="6 frames but the annotation file has 4"):
+        run_cli(
+            ["eval", str(results), "--dataset", str(root), "--body", str(body), "--split", "test", "--out", str(out)]
+        )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from egohmr.outputs.frame_record import (
+    MAX_STEM_CHARS,
     FrameRecord,
     find_frame_records,
     frame_stem,
@@ -99,3 +100,10 @@ def test_stems_and_discovery(tmp_path):
     for stem in ("0001_b", "0000_a"):
         save_frame_record(tmp_path / "frames" / f"{stem}.npz", make_record())
     assert [p.stem for p in find_frame_records(tmp_path)] == ["0000_a", "0001_b"]
+
+
+def test_frame_stem_keeps_the_whole_recording_name():
+    name = "egocentric_color/recording_20210907_S02_S01_01/2021-09-07-155421/PV/132754097133_frame_01234.jpg"
+    stem = frame_stem(name, index=0)
+    assert stem == "0000_recording_20210907_S02_S01_01_2021-09-07-155421_PV_132754097133_frame_01234"
+    assert len(stem) <= len("0000_") + MAX_STEM_CHARS

@@ -109,11 +109,11 @@ def test_cli_commands(tiny_egobody, tmp_path, capsys):
     preprocess.register(parser.add_subparsers(dest="command"))
     root = str(tiny_egobody.root)
     cmds = [
-        ["preprocess", "scene-s1", "--root", root, "--out", str(tmp_path / "s1"), "--num-points", "300",
+        ["preprocess", "scene-s1", "--dataset", root, "--out", str(tmp_path / "s1"), "--num-points", "300",
          "--no-progress"],
-        ["preprocess", "scene-s2-train", "--root", root, "--out", str(tmp_path / "s2"), "--num-points", "100",
-         "--body-model", str(tiny_egobody.body_path), "--no-progress"],
-        ["preprocess", "stats", "--root", root, "--out", str(tmp_path / "stats")],
+        ["preprocess", "scene-s2-train", "--dataset", root, "--out", str(tmp_path / "s2"), "--num-points", "100",
+         "--body", str(tiny_egobody.body_path), "--no-progress"],
+        ["preprocess", "stats", "--dataset", root, "--out", str(tmp_path / "stats")],
     ]  # fmt: skip
     for argv in cmds:
         args = parser.parse_args(argv)

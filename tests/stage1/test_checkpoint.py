@@ -6,40 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from egohmr.models.flow import SMPLFlow
 from egohmr.models.resnet import ResNet50
 from egohmr.stage1.checkpoint import import_official_stage1, load, load_prohmr_backbone, load_with_source
 from egohmr.stage1.config import official_preset
-from egohmr.stage1.discriminator import PoseDiscriminator
 from egohmr.stage1.model import ProHMRScene
 from egohmr.train.checkpoint import CheckpointError, build_checkpoint, save_checkpoint
-from tests.golden_recipe import recipe_state_dict
+from tests.official_files import golden_stage1_state_dict
 from tests.security.payloads import CfgNode, importable
-
-
-def _rows(fixture: dict, prefix: str) -> dict:
-    """Manifest rows of `fixture` whose key starts with `prefix` (per-key seeds make a subset rebuildable)."""
-    keep = np.array([str(k).startswith(prefix) for k in fixture["sd_keys"]])
-    out = {k: (v[keep] if k.startswith("sd_") else v) for k, v in fixture.items()}
-    return out
 
 
 @pytest.fixture(scope="module")
 def official_file(golden, tmp_path_factory):
     """An official-layout `{'state_dict': ...}` built with the golden recipe, saved like best_model.pt."""
-    flow = SMPLFlow().state_dict()  # constructor values for the recipe's untouched integer buffers
-    flow.update(recipe_state_dict(golden("stage1_flow")))
-    state = {"initialized": torch.tensor(True)}
-    state.update(
-        {f"backbone.{k}": v for k, v in recipe_state_dict(_rows(golden("stage2_denoiser"), "backbone.")).items()}
-    )
-    state = {k.replace("backbone.backbone.", "backbone."): v for k, v in state.items()}
-    state.update({f"flow.{k}": v for k, v in flow.items()})
-    state.update({f"scene_enc.{k}": v for k, v in recipe_state_dict(golden("pointnet")).items()})
-    state.update({f"discriminator.{k}": v for k, v in PoseDiscriminator().state_dict().items()})
-    for body in ("smpl", "smpl_male", "smpl_female"):
-        state[f"{body}.betas"] = torch.zeros(1, 10)
-        state[f"{body}.v_template"] = torch.zeros(12, 3)
+    state = golden_stage1_state_dict(golden)
     path = tmp_path_factory.mktemp("official") / "best_model.pt"
     torch.save({"state_dict": state}, path)
     return path, state

@@ -89,7 +89,7 @@ def test_train_cli_writes_checkpoints_and_features(trained_run):
 def test_test_cli_results_pkl_shape_and_order(trained_run, tiny_egobody, s1_dir, capsys):
     out = trained_run / "test"
     argv = ["test", "stage1", "--checkpoint", str(trained_run / "run" / "best.pt"), "--dataset", str(tiny_egobody.root)]
-    argv += ["--scene-dir", str(s1_dir), "--out", str(out), "--body-model", str(tiny_egobody.body_path)]
+    argv += ["--scene-dir", str(s1_dir), "--out", str(out), "--body", str(tiny_egobody.body_path)]
     assert _run(argv + ["--batch-size", "2"]) == 0
     printed = capsys.readouterr().out
     assert "transl_err_mm" in printed and "mean baseline" in printed

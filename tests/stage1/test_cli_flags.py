@@ -85,7 +85,7 @@ TEST_FLAGS = [
     (["--split", "val"], "split", "val"),
     (["--scene-dir", "S1"], "scene_dir", "S1"),
     (["--num-samples", "3"], "num_samples", 3),
-    (["--body-model", "open"], "body_model", "open"),
+    (["--body", "open"], "body_model", "open"),
     (["--batch-size", "4"], "batch_size", 4),
     (["--workers", "2"], "num_workers", 2),
     (["--seed", "9"], "seed", 9),

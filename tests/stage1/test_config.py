@@ -51,8 +51,8 @@ def test_cpu_preset_and_yaml_files():
     cpu = load_stage1_config("cpu")
     assert cpu.model.cached_features and cpu.model.freeze_backbone and cpu.model.backbone == "efficientnet_lite0"
     assert cpu.model.context_dim == 6 + 1280 + cpu.model.scene_feat_dim
-    assert load_stage1_config(REPO / "configs" / "stage1_cpu.yaml") == cpu
-    assert load_stage1_config(REPO / "configs" / "stage1_official.yaml") == load_stage1_config("official")
+    assert load_stage1_config(REPO / "egohmr" / "configs" / "stage1_cpu.yaml") == cpu
+    assert load_stage1_config(REPO / "egohmr" / "configs" / "stage1_official.yaml") == load_stage1_config("official")
     changed = load_stage1_config("cpu", ["train.max_steps=7", "data.root=/x"])
     assert (changed.train.max_steps, changed.data.root) == (7, "/x")
 

@@ -6,27 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from egohmr.data.stats import PoseStats, save_pose_stats
 from egohmr.data.visibility import openpose_visibility_smpl24
-from egohmr.models.denoiser import camera_condition, sinusoidal_table
+from egohmr.models.denoiser import camera_condition
 from egohmr.stage2.checkpoint import import_official_stage2, official_stage2_state_dict
-from tests.golden_recipe import recipe_state_dict
+from tests.official_files import golden_stage2_state_dict, write_official_stage2
 
 
 @pytest.fixture(scope="module")
 def imported(golden, tmp_path_factory):
     fx = golden("stage2_denoiser")
-    state = recipe_state_dict(fx)
-    table = sinusoidal_table(5000, 512).unsqueeze(1)  # official [5000, 1, 512]
-    state["sequence_pos_encoder.pe"] = table
-    state["embed_timestep.sequence_pos_encoder.pe"] = table
-    state["smpl.coap.encoder.fc_pos.weight"] = torch.zeros(4, 3)  # body-model keys are ignored with a notice
-    state["smpl.v_template"] = torch.zeros(10, 3)
     folder = tmp_path_factory.mktemp("91453")
-    torch.save({"state_dict": state}, folder / "best_model_mpjpe_vis.pt")
-    stats = PoseStats(fx["body_rep_mean"].astype(np.float32), fx["body_rep_std"].astype(np.float32))
-    save_pose_stats(folder / "preprocess_stats", stats)  # official layout: <run>/preprocess_stats/preprocess_stats.npz
-    return fx, state, import_official_stage2(folder / "best_model_mpjpe_vis.pt").eval()
+    path = write_official_stage2(golden, folder)  # official layout: <run>/preprocess_stats/preprocess_stats.npz
+    state = golden_stage2_state_dict(golden)
+    return fx, state, import_official_stage2(path).eval()
 
 
 def test_weights_and_statistics_are_imported(imported):
