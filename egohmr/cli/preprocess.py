@@ -19,7 +19,9 @@ def _common(p: argparse.ArgumentParser, split_default: str) -> None:
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: in this process)")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-frame random draws")
     p.add_argument("--allow-replacement", action="store_true", help="sample with replacement if too few points")
-    p.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
+    p.add_argument(
+        "--overwrite", action="store_true", help="recompute existing outputs (also those of other inputs/parameters)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, help="EgoBody root")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="split (official: train)")
     p.add_argument("--out", required=True, help="output folder or .npz path")
+    p.add_argument("--overwrite", action="store_true", help="recompute statistics made from other inputs")
     p.set_defaults(func=_run_stats)
 
 
@@ -99,9 +102,8 @@ def _run_s2(args: argparse.Namespace) -> int:
 
 
 def _run_stats(args: argparse.Namespace) -> int:
-    from egohmr.data.stats import pose_stats_for_split, save_pose_stats
+    from egohmr.data.stats import pose_stats_job
 
-    stats = pose_stats_for_split(args.root, args.split)
-    path = save_pose_stats(args.out, stats)
+    stats, path = pose_stats_job(args.root, args.split, args.out, args.overwrite)
     print(f"pose statistics of {stats.num_frames} frames: {path}")
     return 0
