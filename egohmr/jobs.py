@@ -222,7 +222,8 @@ def claim_output_dir(
         if old is not None and _holds_outputs(folder, outputs):
             changes = "\n  ".join(old.differences(manifest))
             raise StaleOutputError(
-                f"{folder} holds outputs of another run ({path}); what differs (old -> new):\n  {changes}\n"
+                f"{folder} holds outputs of a run with other settings or inputs ({path}); what differs "
+                f"(old -> new):\n  {changes}\n"
                 "use --overwrite to recompute them, or another output folder"
             )
         if entries and not has_manifest:
