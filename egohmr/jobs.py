@@ -243,11 +243,16 @@ def claim_output_dir(
 
 
 @contextlib.contextmanager
-def folder_lock(out_dir: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold ``<out_dir>/.egohmr.lock`` (exclusive, non-blocking) while the body runs; creates `out_dir`.
+def folder_lock(out_dir: str | os.PathLike[str], wait: bool = False) -> Iterator[None]:
+    """Hold ``<out_dir>/.egohmr.lock`` (exclusive) while the body runs; creates `out_dir`.
+
+    Args:
+        out_dir: the folder.
+        wait: wait for another holder to finish (a cache that ranks of one job fill together) instead of failing.
 
     Raises:
-        FolderLockedError: another process holds the lock (the message names the folder and that process's pid).
+        FolderLockedError: another process holds the lock and `wait` is False (the message names the folder and that
+            process's pid).
     """
     import fcntl
 
@@ -257,7 +262,7 @@ def folder_lock(out_dir: str | os.PathLike[str]) -> Iterator[None]:
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise FolderLockedError(
