@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -162,14 +163,29 @@ def _output_files(out: Path) -> list[Path]:
     )
 
 
-def _claimed_output(run: Stage2TestRun, manifest: JobManifest, rank: int) -> contextlib.AbstractContextManager:
-    """Rank 0 locks the output folder, checks its manifest and holds the lock for the run; other ranks only write
-    their chunks."""
+@contextlib.contextmanager
+def _claimed_output(run: Stage2TestRun, manifest: JobManifest, rank: int, world: int) -> Iterator[None]:
+    """Rank 0 locks the output folder, checks its manifest (under ``overwrite``: removes the old outputs) and holds
+    the lock for the run; the other ranks start once it has, and stop with its error if it refused the folder."""
     out = Path(run.out_dir)
-    if rank != 0:
+    with contextlib.ExitStack() as stack:
+        error: Exception | None = None
+        if rank == 0:
+            try:
+                stack.enter_context(job_output_dir(out, manifest, run.overwrite, _output_files(out)))
+            except Exception as exc:  # passed on to the other ranks, then raised
+                error = exc
+        if world > 1:
+            if not dist.is_initialized():
+                dist.init_process_group("gloo")
+            shared = [None if error is None else f"{type(error).__name__}: {error}"]
+            dist.broadcast_object_list(shared, src=0)
+            if rank != 0 and shared[0] is not None:
+                raise RuntimeError(f"rank 0 could not claim {out}: {shared[0]}")
+        if error is not None:
+            raise error
         (out / "chunks").mkdir(parents=True, exist_ok=True)
-        return contextlib.nullcontext()
-    return job_output_dir(out, manifest, run.overwrite, _output_files(out))
+        yield
 
 
 def _test_dataset(run: Stage2TestRun, loaded: LoadedStage) -> EgoBodyDataset:
@@ -326,13 +342,12 @@ def evaluate(loaded: LoadedStage, run: Stage2TestRun, settings: Stage2TestConfig
     Raises:
         egohmr.jobs.StaleOutputError (a ValueError): the output folder holds chunks of other settings or inputs (or
             files of another program) and ``run.overwrite`` is False. egohmr.jobs.FolderLockedError: another job is
-            writing it. ValueError: "cuda" without CUDA. FileNotFoundError: missing
-            data, or chunks of other ranks missing at the merge.
+            writing it. RuntimeError (ranks other than 0): rank 0 refused the folder. ValueError: "cuda" without CUDA.
+            FileNotFoundError: missing data, or chunks of other ranks missing at the merge.
     """
     rank, world = _rank_world()
     record = _record(loaded, run, settings)
-    with _claimed_output(run, stage2_test_manifest(loaded, run, record), rank):
-        (Path(run.out_dir) / "chunks").mkdir(exist_ok=True)
+    with _claimed_output(run, stage2_test_manifest(loaded, run, record), rank, world):
         return _sample_and_evaluate(loaded, run, settings, record, rank, world)
 
 
