@@ -1,8 +1,10 @@
 """Atomic file writing: a reader sees either the old file or the complete new one, never a partial write.
 
-Every writer here writes to a temporary file in the destination's folder (same file system), flushes and fsyncs it,
-then renames it over the destination with `os.replace` (atomic on POSIX and Windows) and fsyncs the folder where the
-platform allows it. If the writer raises, the temporary file is removed and the destination is left untouched.
+Every writer here writes to a temporary file ``.<destination name>.<random>.egohmr.tmp`` in the destination's folder
+(same file system; the fixed `TEMP_SUFFIX` lets `egohmr.jobs.clean_stale_temporaries` find what a killed writer left),
+flushes and fsyncs it, then renames it over the destination with `os.replace` (atomic on POSIX and Windows) and fsyncs
+the folder where the platform allows it. If the writer raises, the temporary file is removed and the destination is
+left untouched.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "TEMP_SUFFIX",
     "atomic_open",
     "atomic_pickle_dump",
     "atomic_save_npy",
@@ -23,6 +26,9 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
 ]
+
+TEMP_SUFFIX = ".egohmr.tmp"
+"""Name ending of the temporary files of the atomic writers."""
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -62,7 +68,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", encoding: str | 
     folder = dest.parent if str(dest.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {dest}: folder {folder} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TEMP_SUFFIX, dir=folder)
     tmp = Path(tmp_name)
     try:
         if mode == "w":

@@ -45,7 +45,9 @@ def _common(p: argparse.ArgumentParser, step: str, split_default: str) -> None:
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: in this process)")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-frame random draws")
     p.add_argument("--allow-replacement", action="store_true", help="sample with replacement if too few points")
-    p.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
+    p.add_argument(
+        "--overwrite", action="store_true", help="recompute existing outputs (also those of other inputs/parameters)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -74,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stats", help="diffusion pose statistics (preprocess_stats.npz) of a split")
     _dataset_and_out(p, "stats")
     p.add_argument("--split", default="train", choices=("train", "val", "test"), help="split (official: train)")
+    p.add_argument("--overwrite", action="store_true", help="recompute statistics made from other inputs")
     p.set_defaults(func=_run_stats)
 
 
@@ -124,9 +127,8 @@ def _run_s2(args: argparse.Namespace) -> int:
 
 
 def _run_stats(args: argparse.Namespace) -> int:
-    from egohmr.data.stats import pose_stats_for_split, save_pose_stats
+    from egohmr.data.stats import pose_stats_job
 
-    stats = pose_stats_for_split(args.dataset, args.split)
-    path = save_pose_stats(output_dir(args), stats)
+    stats, path = pose_stats_job(args.dataset, args.split, output_dir(args), args.overwrite)
     print(f"pose statistics of {stats.num_frames} frames: {path}")
     return 0

@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scene-max-edge", type=float, default=0.05, help="longest edge of the written scene meshes, m (default 0.05)"
     )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a dataset of other settings in --out (default: refuse)"
+    )
     p.set_defaults(func=run)
 
 
@@ -45,6 +48,7 @@ def build_config(args: argparse.Namespace):
         renderer=args.renderer,
         body_source=args.body,
         scene_max_edge_m=args.scene_max_edge,
+        overwrite=args.overwrite,
     )
 
 

@@ -55,6 +55,7 @@ def add_stage1_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random samples (default 0)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default auto)")
     p.add_argument("--no-baseline", action="store_true", help="skip the mean-pose/mean-translation baseline")
+    p.add_argument("--overwrite", action="store_true", help="replace a test of other inputs or settings in --out")
 
 
 def stage1_test_run(args: argparse.Namespace) -> Any:
@@ -75,6 +76,7 @@ def stage1_test_run(args: argparse.Namespace) -> Any:
         seed=args.seed,
         device=args.device,
         baseline=not args.no_baseline,
+        overwrite=args.overwrite,
     )
 
 
@@ -151,6 +153,7 @@ def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
     add("--inside-test", default="fast_winding_number", choices=("fast_winding_number", "exact", "trimesh"))
     add("--no-collision", action="store_true", help="skip collision/contact metrics")
     add("--out", type=Path, required=True, help="output folder")
+    add("--overwrite", action="store_true", help="recompute the outputs of a run of other settings or inputs in --out")
 
 
 def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timesteps: int) -> Any:
@@ -202,6 +205,7 @@ def stage2_test_run(args: argparse.Namespace) -> Any:
         metric_mode=args.metric_mode,
         inside_test=args.inside_test,
         collision=not args.no_collision,
+        overwrite=args.overwrite,
     )
 
 

@@ -7,8 +7,10 @@ and caching removes it, but the image augmentation (scale, rotation, flip, colou
 geometry (keypoints, joints, scene) must stay un-augmented too for the sample to stay consistent.
 
 Files in the feature folder, per split: `<split>.npy` (N, D_img) float32 in annotation-row order and `<split>.json`
-(backbone name, crop size, box enlargement, frame count, a hash of the image names, a hash of the backbone weights),
-checked on load so a stale cache is refused with a clear message.
+(backbone name, crop size, box enlargement, frame count, a hash of the image names, a hash of the backbone weights,
+the `egohmr.jobs.listing_digest` of the image files: names, sizes and modification times), checked on load so a stale
+cache is refused with a message naming what changed (or recomputed with ``overwrite``). Reading and computing hold the
+folder's `egohmr.jobs.folder_lock`, and temporary files of a killed write are removed first.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from egohmr.data.dataset import EgoBodyDataset
 from egohmr.files import atomic_save_npy, atomic_write_text
+from egohmr.jobs import clean_stale_temporaries, folder_lock, listing_digest
 
 __all__ = [
     "CachedFeatureDataset",
@@ -66,6 +69,7 @@ def _meta(dataset: EgoBodyDataset, backbone_name: str, backbone: nn.Module) -> d
         "num_frames": len(dataset),
         "imgnames_sha1": _names_hash(dataset.imgnames),
         "weights_sha1": weights_hash(backbone),
+        "images": listing_digest((dataset.image_path(i) for i in range(len(dataset))), opt.root),
     }
 
 
@@ -137,7 +141,7 @@ def load_features(
         details = ", ".join(f"{k}: {a!r} != {b!r}" for k, (a, b) in diff.items())
         raise ValueError(
             f"cached image features {npy_path} do not match this run ({details}); delete {npy_path.parent} (or set "
-            "data.feature_dir elsewhere) to recompute them"
+            "data.feature_dir elsewhere, or pass overwrite=True) to recompute them"
         )
     feats = np.load(npy_path)
     if feats.shape[0] != len(dataset):
@@ -151,14 +155,20 @@ def load_or_compute_features(
     backbone_name: str,
     feature_dir: str | Path,
     num_workers: int = 0,
+    overwrite: bool = False,
 ) -> np.ndarray:
-    """(N, D_img) float32 features of `dataset`: read from `feature_dir`, or computed and stored on first use.
+    """(N, D_img) float32 features of `dataset`: read from `feature_dir`, or computed and stored on first use (or
+    always with `overwrite`), holding the folder's lock (processes of one job wait for each other; the first computes).
 
     Raises:
-        ValueError: a stale cache (see `load_features`) or a dataset that augments or has no images.
+        ValueError: a stale cache (see `load_features`) without `overwrite`, or a dataset that augments or has no
+            images.
     """
-    feats = load_features(feature_dir, dataset, backbone_name, backbone)
-    if feats is None:
+    with folder_lock(feature_dir, wait=True):
+        clean_stale_temporaries(feature_dir)
+        feats = None if overwrite else load_features(feature_dir, dataset, backbone_name, backbone)
+        if feats is not None:
+            return feats
         logger.info(
             "computing %s image features of %d %s frames into %s",
             backbone_name,
@@ -166,8 +176,7 @@ def load_or_compute_features(
             dataset.options.split,
             feature_dir,
         )
-        feats = compute_features(dataset, backbone, backbone_name, feature_dir, num_workers=num_workers)
-    return feats
+        return compute_features(dataset, backbone, backbone_name, feature_dir, num_workers=num_workers)
 
 
 class CachedFeatureDataset(Dataset):

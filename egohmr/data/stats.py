@@ -10,8 +10,6 @@ orientation) and the mean over dims 6:144 (body), stored as a (144,) vector hold
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 
 from egohmr.constants import BODY_POSE_AA_DIM, POSE_6D_DIM
+from egohmr.files import atomic_open
 from egohmr.geometry.rotations import axis_angle_to_rotmat, rotmat_to_rot6d
 
 __all__ = [
@@ -28,6 +27,7 @@ __all__ = [
     "load_pose_stats",
     "pose_6d_row",
     "pose_stats_for_split",
+    "pose_stats_job",
     "save_pose_stats",
 ]
 
@@ -120,15 +120,30 @@ def save_pose_stats(path: str | Path, stats: PoseStats) -> Path:
     if path.suffix != ".npz":
         path = path / STATS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, Xmean=stats.x_mean.astype(np.float32), Xstd=stats.x_std.astype(np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, Xmean=stats.x_mean.astype(np.float32), Xstd=stats.x_std.astype(np.float32))
     return path
+
+
+def pose_stats_job(root: str | Path, split: str, out: str | Path, overwrite: bool = False) -> tuple[PoseStats, Path]:
+    """`egohmr preprocess stats`: compute the statistics of a split and save them under an `egohmr.jobs` manifest
+    (``pose-stats``: the split and the annotation npz digest) in the output folder (`out`, or the folder of an .npz).
+
+    Raises:
+        egohmr.jobs.StaleOutputError: the folder holds statistics of other inputs, or files of another program, and
+            `overwrite` is False. egohmr.jobs.FolderLockedError: another job is writing the folder.
+    """
+    from egohmr.data import egobody_format as ebf
+    from egohmr.jobs import JobManifest, file_digest, job_output_dir
+
+    path = Path(out)
+    path = path if path.suffix == ".npz" else path / STATS_FILE
+    manifest = JobManifest(
+        "pose-stats", {"split": split}, {"annotations": file_digest(ebf.annotation_path(root, split))}
+    )
+    with job_output_dir(path.parent, manifest, overwrite, [path], name=f"pose-stats-{path.stem}"):
+        stats = pose_stats_for_split(root, split)
+        return stats, save_pose_stats(path, stats)
 
 
 def load_pose_stats(path: str | Path) -> PoseStats:

@@ -9,7 +9,7 @@ Differences: a new saved frame also starts at every recording change (the points
 frame of their own recording, so reusing them for another recording of the same scene would put them in the wrong
 frame); keys are the last five ``imgname`` components (``scene_points.s1_key``) instead of ``split('/')[4:]`` of an
 absolute path; the work is parallel and resumable (one part file per saved frame under ``.parts_s1_<split>``, merged
-into the two pickles at the end).
+into the two pickles at the end) for the same inputs and parameters only (``egohmr.jobs`` manifest).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from egohmr.data.scene_points import (
 )
 from egohmr.files import atomic_save_npy, atomic_write_bytes
 from egohmr.geometry.frames import apply_transform
+from egohmr.jobs import JobManifest, job_output_dir
+from egohmr.preprocess.inputs import scene_input_digests
 from egohmr.preprocess.pool import run_tasks
 from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 
@@ -156,10 +158,14 @@ def _s1_task(task: tuple) -> int:
 def run_scene_s1(options: SceneS1Options, progress: bool = True) -> SceneS1Result:
     """Write ``pcd_verts_dict_<split>.pkl`` and ``map_dict_<split>.pkl`` (official formats) for one split.
 
+    The output folder stores the job manifest ``.egohmr-job.scene-s1-<split>.json`` (`s1_manifest`; `egohmr.jobs`).
+
     Returns:
-        SceneS1Result. If both outputs exist and ``overwrite`` is False nothing is recomputed.
+        SceneS1Result. If both outputs exist for the same manifest and ``overwrite`` is False nothing is recomputed.
 
     Raises:
+        egohmr.jobs.StaleOutputError: the folder holds outputs of other inputs or parameters (or of another program)
+            and ``overwrite`` is False. egohmr.jobs.FolderLockedError: another job is writing the folder.
         FileNotFoundError / ValueError: missing inputs, unknown recordings, too few points (naming the frame).
     """
     opt = options
@@ -169,12 +175,45 @@ def run_scene_s1(options: SceneS1Options, progress: bool = True) -> SceneS1Resul
     imgnames = [str(v) for v in ebf.read_annotation_npz(ebf.annotation_path(opt.root, opt.split))["imgname"]]
     source = plan_s1(imgnames, opt.every)
     saved_rows = np.flatnonzero(source == np.arange(len(imgnames)))
-    if pcd_path.is_file() and map_path.is_file() and not opt.overwrite:
-        logger.info("stage-1 scene points exist, skipping: %s", pcd_path)
-        return SceneS1Result(pcd_path, map_path, len(imgnames), len(saved_rows), 0)
     parts_dir = out_dir / f".parts_s1_{opt.split}"
-    if opt.overwrite and parts_dir.exists():
-        shutil.rmtree(parts_dir)
+    with job_output_dir(
+        out_dir, s1_manifest(opt, imgnames), opt.overwrite, [pcd_path, map_path, parts_dir], f"scene-s1-{opt.split}"
+    ) as reuse:
+        if reuse and pcd_path.is_file() and map_path.is_file():
+            logger.info("stage-1 scene points exist, skipping: %s", pcd_path)
+            return SceneS1Result(pcd_path, map_path, len(imgnames), len(saved_rows), 0)
+        computed = _compute_s1(opt, imgnames, source, saved_rows, parts_dir, progress)
+        pcd = {s1_key(imgnames[r]): np.load(parts_dir / f"{r:08d}.npy") for r in saved_rows}
+        mapping = {s1_key(name): s1_key(imgnames[src]) for name, src in zip(imgnames, source, strict=True)}
+        atomic_write_bytes(map_path, pickle.dumps(mapping, protocol=4))
+        atomic_write_bytes(pcd_path, pickle.dumps(pcd, protocol=4))
+        if not opt.keep_parts:
+            shutil.rmtree(parts_dir, ignore_errors=True)
+    return SceneS1Result(pcd_path, map_path, len(imgnames), len(saved_rows), computed)
+
+
+def s1_manifest(opt: SceneS1Options, imgnames: list[str]) -> JobManifest:
+    """The job manifest of a stage-1 preprocessing run: its sampling parameters and input digests."""
+    params = {
+        "split": opt.split,
+        "num_points": opt.num_points,
+        "every": opt.every,
+        "seed": opt.seed,
+        "allow_replacement": opt.allow_replacement,
+    }
+    recordings = [ebf.parse_imgname(n).recording for n in imgnames]
+    return JobManifest("scene-s1", params, scene_input_digests(opt.root, opt.split, recordings))
+
+
+def _compute_s1(
+    opt: SceneS1Options,
+    imgnames: list[str],
+    source: np.ndarray,
+    saved_rows: np.ndarray,
+    parts_dir: Path,
+    progress: bool,
+) -> int:
+    """Write the missing part files of the saved frames; returns how many were computed."""
     saved_names = [imgnames[r] for r in saved_rows]
     kinect2pv = kinect2pv_per_frame(opt.root, saved_names)
     recs = [ebf.parse_imgname(n).recording for n in saved_names]
@@ -194,13 +233,4 @@ def run_scene_s1(options: SceneS1Options, progress: bool = True) -> SceneS1Resul
         for k in range(0, len(items), opt.chunk_size):
             tasks.append((mesh, items[k : k + opt.chunk_size], opt.num_points, opt.seed, opt.allow_replacement))
     todo = sum(len(t[1]) for t in tasks)
-    computed = run_tasks(_s1_task, tasks, opt.num_workers, todo, f"scene-s1 {opt.split}", progress)
-
-    pcd = {s1_key(imgnames[r]): np.load(parts_dir / f"{r:08d}.npy") for r in saved_rows}
-    mapping = {s1_key(name): s1_key(imgnames[src]) for name, src in zip(imgnames, source, strict=True)}
-    map_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(map_path, pickle.dumps(mapping, protocol=4))
-    atomic_write_bytes(pcd_path, pickle.dumps(pcd, protocol=4))
-    if not opt.keep_parts:
-        shutil.rmtree(parts_dir, ignore_errors=True)
-    return SceneS1Result(pcd_path, map_path, len(imgnames), len(saved_rows), computed)
+    return run_tasks(_s1_task, tasks, opt.num_workers, todo, f"scene-s1 {opt.split}", progress)

@@ -13,8 +13,9 @@ coordinates (y up):
   scene coordinates (the official "rotate back" returns them to their original coordinates) as
   ``<out_root>/<split>/<recording>/<holo_time>/<timestamp>_frame_XXXXX.npy``, (20000, 3) float64.
 
-Ours is reproducible: the draws of a frame come from ``frame_rng(seed, frame key)``; vertices far from the centre are
-discarded before the rotation (same result, less work).
+Ours is reproducible and resumable: the draws of a frame come from ``frame_rng(seed, frame key)``; vertices far from
+the centre are discarded before the rotation (same result, less work); finished cubes are reused only for the same
+inputs and parameters (``egohmr.jobs`` manifest of the split folder).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from egohmr.data.scene_points import (
 )
 from egohmr.files import atomic_save_npy
 from egohmr.geometry.frames import apply_transform
+from egohmr.jobs import JobManifest, job_output_dir, optional_digest
+from egohmr.preprocess.inputs import scene_input_digests
 from egohmr.preprocess.pool import run_tasks
 from egohmr.preprocess.sampling import frame_rng, uniform_downsample
 
@@ -210,9 +213,12 @@ def _s2_task(task: tuple) -> int:
 
 
 def run_scene_s2(options: SceneS2Options, progress: bool = True) -> SceneS2Result:
-    """Write one stage-2 cube per frame of a split (official file layout); existing files are skipped.
+    """Write one stage-2 cube per frame of a split (official file layout); existing files of the same job manifest
+    (``<out_root>/<split>/.egohmr-job.scene-s2-<mode>.json``, `s2_manifest`) are skipped.
 
     Raises:
+        egohmr.jobs.StaleOutputError: the split folder holds cubes of other inputs or parameters (or files of another
+            program) and ``overwrite`` is False. egohmr.jobs.FolderLockedError: another job is writing it.
         FileNotFoundError / ValueError: missing inputs, unknown recordings, missing stage-1 results in test mode,
             too few points in a cube (naming the frame).
     """
@@ -232,11 +238,47 @@ def run_scene_s2(options: SceneS2Options, progress: bool = True) -> SceneS2Resul
             raise ValueError("mode 'test' needs stage1_results (the stage-1 results.pkl with pred_cam_full_list)")
         transl_stage1 = load_stage1_translations(opt.stage1_results, n)
     outs = [s2_cube_path(opt.out_root, opt.split, name) for name in imgnames]
-    todo = [i for i in range(n) if opt.overwrite or not outs[i].is_file()]
     out_dir = Path(opt.out_root) / opt.split
-    if not todo:
-        logger.info("all %d stage-2 cubes exist in %s", n, out_dir)
-        return SceneS2Result(out_dir, n, 0)
+    with job_output_dir(out_dir, s2_manifest(opt, imgnames), opt.overwrite) as reuse:
+        todo = [i for i in range(n) if not (reuse and outs[i].is_file())]
+        if not todo:
+            logger.info("all %d stage-2 cubes exist in %s", n, out_dir)
+            return SceneS2Result(out_dir, n, 0)
+        computed = _compute_s2(opt, data, imgnames, transl_stage1, outs, todo, progress)
+    return SceneS2Result(out_dir, n, computed)
+
+
+def s2_manifest(opt: SceneS2Options, imgnames: list[str]) -> JobManifest:
+    """The job manifest of a stage-2 preprocessing run: sampling parameters and input digests (the body-model source
+    in train mode, the stage-1 results in test mode)."""
+    params = {
+        "split": opt.split,
+        "num_points": opt.num_points,
+        "cube_size_m": opt.cube_size_m,
+        "max_shift_m": opt.max_shift_m,
+        "seed": opt.seed,
+        "allow_replacement": opt.allow_replacement,
+    }
+    inputs = scene_input_digests(opt.root, opt.split, [ebf.parse_imgname(x).recording for x in imgnames])
+    if opt.mode == "train":
+        params["body_model"] = opt.body_model
+        inputs["body_model"] = optional_digest(opt.body_model) if Path(opt.body_model).exists() else "built-in"
+    else:
+        inputs["stage1_results"] = optional_digest(opt.stage1_results)
+    return JobManifest(f"scene-s2-{opt.mode}", params, inputs)
+
+
+def _compute_s2(
+    opt: SceneS2Options,
+    data: dict[str, np.ndarray],
+    imgnames: list[str],
+    transl_stage1: np.ndarray | None,
+    outs: list[Path],
+    todo: list[int],
+    progress: bool,
+) -> int:
+    """Write the cubes of the frames `todo` (rows of the split); returns how many were computed."""
+    npz_path = ebf.annotation_path(opt.root, opt.split)
     names = [imgnames[i] for i in todo]
     kinect2pv = kinect2pv_per_frame(opt.root, names)
     recs = [ebf.parse_imgname(x).recording for x in names]
@@ -261,5 +303,4 @@ def run_scene_s2(options: SceneS2Options, progress: bool = True) -> SceneS2Resul
         for mesh, frames in by_scene.items()
         for k in range(0, len(frames), opt.chunk_size)
     ]
-    computed = run_tasks(_s2_task, tasks, opt.num_workers, len(todo), f"scene-s2-{opt.mode} {opt.split}", progress)
-    return SceneS2Result(out_dir, n, computed)
+    return run_tasks(_s2_task, tasks, opt.num_workers, len(todo), f"scene-s2-{opt.mode} {opt.split}", progress)

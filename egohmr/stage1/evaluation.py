@@ -5,9 +5,10 @@ split in annotation order (S samples each, mode first), then
 - evaluates the mode sample with `egohmr.evaluate` (stage-1 metrics: G-MPJPE, MPJPE, PA-MPJPE with all joints,
   G-V2V, V2V, PA-V2V; reference-egohmr.md section 5) plus the translation error `transl_err_mm`;
 - evaluates the mean-pose / mean-translation baseline (`egohmr.stage1.baseline`) the same way;
-- writes, atomically, `results.pkl` (`{'pred_cam_full_list': float32 (N, 3)}`, the official stage-1 format read by the
-  stage-2 test preprocessing), `predictions.npz` (all samples, our results format, `egohmr eval` reads it) and
-  `metrics.json`.
+- writes, atomically, into an output folder that holds the run's input manifest (`egohmr.jobs`; a folder of another
+  run is refused unless `overwrite`), `results.pkl` (`{'pred_cam_full_list': float32 (N, 3)}`, the official stage-1
+  format read by the stage-2 test preprocessing), `predictions.npz` (all samples, our results format, `egohmr eval`
+  reads it) and `metrics.json`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from egohmr.evaluate.pipeline import BodyModels, evaluate_results
 from egohmr.evaluate.results_io import PredictionResults, write_official_stage1, write_results
 from egohmr.evaluate.settings import EvalSettings
 from egohmr.files import atomic_write_text
+from egohmr.jobs import JobManifest, file_digest, folder_digest, job_output_dir
 from egohmr.stage1.baseline import mean_prediction
 from egohmr.stage1.data import Stage1Items, check_stage1_inputs
 from egohmr.stage1.model import ProHMRScene
@@ -45,6 +47,7 @@ __all__ = [
     "evaluate",
     "predict",
     "stage1_metrics",
+    "stage1_test_manifest",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,9 @@ REPORTED_METRICS: tuple[str, ...] = (
     "pa_v2v_mm",
 )
 """Stage-1 metrics printed by `egohmr test stage1` (all in `metrics.json`)."""
+
+OUTPUT_FILES = ("results.pkl", "predictions.npz", "metrics.json")
+"""What a stage-1 test writes into its output folder."""
 
 
 @dataclasses.dataclass
@@ -117,6 +123,8 @@ class Stage1TestRun:
     """"cpu", "cuda" or "auto" (`egohmr.train.distributed.resolve_device`)."""
     baseline: bool = True
     """Also evaluate the mean baseline (needs the train split's annotation npz)."""
+    overwrite: bool = False
+    """Replace the outputs of a test run of other inputs or settings in `out_dir` (otherwise refused)."""
 
     def resolved_scene_dir(self) -> Path:
         """The stage-1 scene folder (default `<dataset_root>/preprocess_scene_s1`)."""
@@ -216,25 +224,61 @@ def _write_predictions(out: Path, preds: Stage1Predictions, annotations: Annotat
     if not np.array_equal(preds.rows, np.arange(annotations.num_frames)):
         raise ValueError("stage-1 predictions are not in annotation-row order")  # cannot happen with spacing 1
     out.mkdir(parents=True, exist_ok=True)
-    results_pkl = out / "results.pkl"
+    results_pkl = out / OUTPUT_FILES[0]
     write_official_stage1(results_pkl, preds.transl_pv[:, 0])
-    predictions_npz = out / "predictions.npz"
+    predictions_npz = out / OUTPUT_FILES[1]
     write_results(predictions_npz, preds.results(annotations.imgname, metadata=meta))
     return results_pkl, predictions_npz
+
+
+def stage1_test_manifest(loaded: LoadedStage, run: Stage1TestRun, num_samples: int, body_model: str) -> JobManifest:
+    """The `egohmr.jobs` manifest of a stage-1 test: settings and digests of the checkpoint, the annotations (and the
+    train annotations of the baseline) and the stage-1 scene folder."""
+    root = Path(run.dataset_root)
+    params = {
+        "split": run.split,
+        "num_samples": num_samples,
+        "body_model": body_model,
+        "batch_size": run.batch_size,
+        "seed": run.seed,
+        "baseline": run.baseline,
+    }
+    inputs = {
+        "checkpoint": file_digest(loaded.path),
+        "annotations": file_digest(annotation_path(root, run.split)),
+        "scene_dir": folder_digest(run.resolved_scene_dir(), f"scene-s1-{run.split}"),
+    }
+    if run.baseline:
+        inputs["train_annotations"] = file_digest(annotation_path(root, "train"))
+    return JobManifest("test-stage1", params, inputs)
 
 
 def evaluate(loaded: LoadedStage, run: Stage1TestRun) -> Stage1TestResult:
     """Test a loaded stage-1 checkpoint (ours or the official `best_model.pt`) on a split (module docstring).
 
+    `run.out_dir` stores the run's `stage1_test_manifest` (``.egohmr-job.test-stage1.json``) and is locked while it
+    is written.
+
     Raises:
         FileNotFoundError: missing annotation, scene or body-model files (named in the message).
         ValueError: `run.device` is "cuda" without CUDA.
+        egohmr.jobs.StaleOutputError: `run.out_dir` holds a test of other inputs or settings (or files of another
+            program) and `run.overwrite` is False. egohmr.jobs.FolderLockedError: another job is writing it.
     """
     root = Path(run.dataset_root)
     check_stage1_inputs(root, run.split, run.resolved_scene_dir())
     cfg = loaded.cfg
     num_samples = run.num_samples or cfg.model.num_test_samples
     body_model = run.body_model or cfg.model.body_model
+    out = Path(run.out_dir)
+    outputs = [out / name for name in OUTPUT_FILES]
+    with job_output_dir(out, stage1_test_manifest(loaded, run, num_samples, body_model), run.overwrite, outputs):
+        return _evaluate(loaded, run, num_samples, body_model)
+
+
+def _evaluate(loaded: LoadedStage, run: Stage1TestRun, num_samples: int, body_model: str) -> Stage1TestResult:
+    """Predict, write the results and score them (in the claimed output folder)."""
+    root = Path(run.dataset_root)
     device = resolve_device(run.device, int(os.environ.get("LOCAL_RANK", "0")), setting="--device")
     items = _test_items(run, loaded)
     logger.info(
@@ -257,7 +301,7 @@ def evaluate(loaded: LoadedStage, run: Stage1TestRun) -> Stage1TestResult:
         if run.baseline
         else {}
     )
-    metrics_json = out / "metrics.json"
+    metrics_json = out / OUTPUT_FILES[2]
     payload = {
         "model": metrics,
         "mean_baseline": baseline_metrics,

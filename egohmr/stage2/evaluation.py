@@ -7,18 +7,21 @@ described by `run` (`Stage2TestRun`).
 Sharding and resume: the test frames are cut into chunks of ``run.chunk_size`` frames; chunk k belongs to rank
 k mod world size (torchrun's RANK / WORLD_SIZE) and is written atomically to ``OUT/chunks/chunk_<k>.pt`` with its own
 seed (``seed``, k), so the result does not depend on the number of processes. A killed run started again with the
-same settings skips finished chunks. When every chunk exists, rank 0 merges them into ``OUT/results.npz`` (ours),
+same settings and inputs skips finished chunks: the folder stores an `egohmr.jobs` manifest (the settings, digests of
+the checkpoint, annotations, stage-1 results and scene cubes) and refuses a run whose manifest differs, unless
+``overwrite``. When every chunk exists, rank 0 merges them into ``OUT/results.npz`` (ours),
 ``OUT/results_seed_<seed>.pkl`` (official layout, collision/contact filled in by the evaluation) and
 ``OUT/metrics.json`` / ``metrics.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +42,8 @@ from egohmr.evaluate.report import write_report
 from egohmr.evaluate.results_io import PredictionResults, write_official_stage2, write_results
 from egohmr.evaluate.scene_cubes import SceneCubeSource
 from egohmr.evaluate.settings import EvalSettings
-from egohmr.files import atomic_torch_save, atomic_write_text
+from egohmr.files import atomic_torch_save
+from egohmr.jobs import JobManifest, file_digest, folder_digest, job_output_dir, optional_digest
 from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
 from egohmr.stage2.pipeline import build_guidance, predict_samples
@@ -47,7 +51,14 @@ from egohmr.train.data import to_device
 from egohmr.train.distributed import resolve_device
 from egohmr.train.inference_checkpoint import LoadedStage
 
-__all__ = ["TRANSLATION_FIELDS", "Stage2TestResult", "Stage2TestRun", "evaluate", "num_steps"]
+__all__ = [
+    "TRANSLATION_FIELDS",
+    "Stage2TestResult",
+    "Stage2TestRun",
+    "evaluate",
+    "num_steps",
+    "stage2_test_manifest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +100,8 @@ class Stage2TestRun:
     """Inside test of the collision metrics (`egohmr.evaluate.inside.get_inside_test`)."""
     collision: bool = True
     """Compute the collision/contact metrics (needs the scene cubes)."""
+    overwrite: bool = False
+    """Recompute: remove the outputs of a run of other settings or inputs instead of refusing them."""
 
 
 @dataclasses.dataclass
@@ -131,17 +144,48 @@ def _record(loaded: LoadedStage, run: Stage2TestRun, settings: Stage2TestConfig)
     }
 
 
-def _claim_output(chunk_dir: Path, record: dict[str, Any], rank: int) -> None:
-    """Create the chunk folder; rank 0 refuses chunks of other settings and writes the manifest."""
-    chunk_dir.mkdir(parents=True, exist_ok=True)
-    if rank != 0:
-        return
-    manifest = chunk_dir / "settings.json"
-    if manifest.is_file() and json.loads(manifest.read_text()) != record:
-        raise ValueError(
-            f"{chunk_dir.parent} holds chunks of a run with other settings ({manifest}); use another --out or delete it"
-        )
-    atomic_write_text(manifest, json.dumps(record, indent=1, sort_keys=True))
+def stage2_test_manifest(loaded: LoadedStage, run: Stage2TestRun, record: dict[str, Any]) -> JobManifest:
+    """The `egohmr.jobs` manifest of a stage-2 test: the run settings `record` and digests of the checkpoint, the
+    annotations, the stage-1 results and the scene cubes (their preprocessing manifest, or their file listing)."""
+    inputs = {
+        "checkpoint": file_digest(loaded.path),
+        "annotations": file_digest(annotation_path(run.dataset_root, run.split)),
+        "stage1_results": optional_digest(run.stage1_results),
+        "scene_dir": folder_digest(Path(run.scene_dir) / run.split, "scene-s2-test"),
+    }
+    return JobManifest("test-stage2", record, inputs)
+
+
+def _output_files(out: Path) -> list[Path]:
+    """What a stage-2 test writes into `out` (removed by ``overwrite``)."""
+    return [out / name for name in ("chunks", "results.npz", "metrics.json", "metrics.md")] + sorted(
+        out.glob("results_seed_*.pkl")
+    )
+
+
+@contextlib.contextmanager
+def _claimed_output(run: Stage2TestRun, manifest: JobManifest, rank: int, world: int) -> Iterator[None]:
+    """Rank 0 locks the output folder, checks its manifest (under ``overwrite``: removes the old outputs) and holds
+    the lock for the run; the other ranks start once it has, and stop with its error if it refused the folder."""
+    out = Path(run.out_dir)
+    with contextlib.ExitStack() as stack:
+        error: Exception | None = None
+        if rank == 0:
+            try:
+                stack.enter_context(job_output_dir(out, manifest, run.overwrite, _output_files(out)))
+            except Exception as exc:  # passed on to the other ranks, then raised
+                error = exc
+        if world > 1:
+            if not dist.is_initialized():
+                dist.init_process_group("gloo")
+            shared = [None if error is None else f"{type(error).__name__}: {error}"]
+            dist.broadcast_object_list(shared, src=0)
+            if rank != 0 and shared[0] is not None:
+                raise RuntimeError(f"rank 0 could not claim {out}: {shared[0]}")
+        if error is not None:
+            raise error
+        (out / "chunks").mkdir(parents=True, exist_ok=True)
+        yield
 
 
 def _test_dataset(run: Stage2TestRun, loaded: LoadedStage) -> EgoBodyDataset:
@@ -296,12 +340,25 @@ def evaluate(loaded: LoadedStage, run: Stage2TestRun, settings: Stage2TestConfig
     """Sample, merge and evaluate (module docstring); `settings` says how to sample, `loaded.cfg` is left alone.
 
     Raises:
-        ValueError: the output folder holds chunks of other settings; "cuda" without CUDA. FileNotFoundError: missing
-            data, or chunks of other ranks missing at the merge.
+        egohmr.jobs.StaleOutputError (a ValueError): the output folder holds chunks of other settings or inputs (or
+            files of another program) and ``run.overwrite`` is False. egohmr.jobs.FolderLockedError: another job is
+            writing it. RuntimeError (ranks other than 0): rank 0 refused the folder. ValueError: "cuda" without CUDA.
+            FileNotFoundError: missing data, or chunks of other ranks missing at the merge.
     """
     rank, world = _rank_world()
     record = _record(loaded, run, settings)
-    _claim_output(Path(run.out_dir) / "chunks", record, rank)
+    with _claimed_output(run, stage2_test_manifest(loaded, run, record), rank, world):
+        return _sample_and_evaluate(loaded, run, settings, record, rank, world)
+
+
+def _sample_and_evaluate(
+    loaded: LoadedStage,
+    run: Stage2TestRun,
+    settings: Stage2TestConfig,
+    record: dict[str, Any],
+    rank: int,
+    world: int,
+) -> Stage2TestResult:
     dataset = _test_dataset(run, loaded)
     n = len(dataset)
     chunks = [(k, s, min(s + run.chunk_size, n)) for k, s in enumerate(range(0, n, run.chunk_size))]

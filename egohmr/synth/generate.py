@@ -12,7 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +25,7 @@ from egohmr.evaluate.visibility import in_image_mask
 from egohmr.geometry.cameras import perspective_project
 from egohmr.geometry.frames import apply_transform
 from egohmr.geometry.rotations import rotmat_to_axis_angle
+from egohmr.jobs import JobManifest, job_output_dir, optional_digest
 from egohmr.synth.camera import Intrinsics, WearerTrajectory, look_at, sample_intrinsics, wearer_trajectory
 from egohmr.synth.placement import BodyMotion, BodyRig, PosedBodies, place_body
 from egohmr.synth.poses import get_pose, sample_pose_spec
@@ -72,6 +73,8 @@ class SynthConfig:
     """JPEG quality of the frames."""
     body_source: str = "open"
     """Body model source (`egohmr.body.load_body_model`)."""
+    overwrite: bool = False
+    """Replace a dataset of other settings in `out` (otherwise refused, as is a folder synth did not make)."""
 
 
 @dataclass(frozen=True)
@@ -584,13 +587,28 @@ def generate_dataset(cfg: SynthConfig) -> DatasetSummary:
     Returns:
         DatasetSummary.
 
+    ``cfg.out`` stores the dataset's `synth_manifest` (``.egohmr-job.synth.json``) and is locked while it is written.
+
     Raises:
         ValueError: invalid arguments.
+        egohmr.jobs.StaleOutputError: ``cfg.out`` holds a dataset of other settings, or files synth did not write, and
+            ``cfg.overwrite`` is False. egohmr.jobs.FolderLockedError: another job is writing it.
     """
     _validate(cfg)
+    with job_output_dir(cfg.out, synth_manifest(cfg), cfg.overwrite):
+        return _generate(cfg)
+
+
+def synth_manifest(cfg: SynthConfig) -> JobManifest:
+    """The `egohmr.jobs` manifest of a synthetic dataset: every setting that changes its content."""
+    params = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in ("out", "workers", "overwrite")}
+    body = Path(cfg.body_source)
+    return JobManifest("synth", params, {"body_source": optional_digest(body) if body.exists() else "built-in"})
+
+
+def _generate(cfg: SynthConfig) -> DatasetSummary:
     t0 = time.perf_counter()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     rooms = make_rooms(cfg)
     by_name = {r.name: r for r in rooms}
     results = _synthesize_all(cfg, [(cfg, p, by_name[p.scene]) for p in plan_dataset(cfg, rooms)])
