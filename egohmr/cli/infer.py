@@ -237,6 +237,7 @@ def claim_infer_folder(out: Path) -> None:
 def run_infer(args: argparse.Namespace) -> int:
     """Run `egohmr infer` (module docstring); returns 0."""
     from egohmr.cli.demo import limit_cpu_threads
+    from egohmr.jobs import clean_stale_temporaries, folder_lock
     from egohmr.pipeline.core import EgoHMRPipeline
 
     s = infer_settings(args)
@@ -247,14 +248,16 @@ def run_infer(args: argparse.Namespace) -> int:
     if s.world_to_camera is not None and s.frames is not None:
         raise ValueError("--world-to-camera is for --image; with --frames give --poses")
     claim_infer_folder(Path(s.out))
-    limit_cpu_threads(s.device)
-    if s.frames is not None:
-        recording = _load_recording(s)  # inputs checked before the models load
-    print("loading the models", flush=True)
-    pipe = EgoHMRPipeline.from_pretrained(s.stage1, s.stage2, device=s.device)
-    if s.image is not None:
-        return _run_single_image(s, pipe)
-    return _run_recording(s, pipe, recording)
+    with folder_lock(s.out):  # a second infer into the same folder stops here with the pid of this one
+        clean_stale_temporaries(s.out)
+        limit_cpu_threads(s.device)
+        if s.frames is not None:
+            recording = _load_recording(s)  # inputs checked before the models load
+        print("loading the models", flush=True)
+        pipe = EgoHMRPipeline.from_pretrained(s.stage1, s.stage2, device=s.device)
+        if s.image is not None:
+            return _run_single_image(s, pipe)
+        return _run_recording(s, pipe, recording)
 
 
 def _load_recording(s: InferSettings):

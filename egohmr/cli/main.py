@@ -12,6 +12,7 @@ import logging
 import sys
 
 from egohmr import __version__
+from egohmr.jobs import FolderLockedError
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as err:
+    except (UserError, FileNotFoundError, ValueError, FolderLockedError) as err:
         print(f"egohmr {args.command}: error: {err}", file=sys.stderr)
         return 2
 

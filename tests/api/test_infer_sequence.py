@@ -204,3 +204,22 @@ def test_training_domain_rule(sources, bodies, expected):
     )
     assert synthetic_stages(models) == expected
     assert (training_domain_note(models) is None) == (not expected)
+
+
+def test_second_infer_into_a_folder_being_written_stops_with_the_holder(tmp_path, capsys):
+    """A lock file stops two jobs writing one folder at once; the error names the folder and the holder's pid."""
+    import os
+
+    from egohmr.cli.main import main
+    from egohmr.jobs import folder_lock
+
+    from egohmr.cli.infer import claim_infer_folder
+
+    out = tmp_path / "out"
+    claim_infer_folder(out)  # what the first run does before it locks the folder
+    with folder_lock(out):
+        code = main(
+            ["infer", "--frames", str(tmp_path / "frames"), "--scene", str(tmp_path / "room.obj"), "--out", str(out)]
+        )
+    assert code == 2
+    assert f"{out} is being written by another job (pid {os.getpid()}" in capsys.readouterr().err
