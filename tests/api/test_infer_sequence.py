@@ -210,10 +210,9 @@ def test_second_infer_into_a_folder_being_written_stops_with_the_holder(tmp_path
     """A lock file stops two jobs writing one folder at once; the error names the folder and the holder's pid."""
     import os
 
+    from egohmr.cli.infer import claim_infer_folder
     from egohmr.cli.main import main
     from egohmr.jobs import folder_lock
-
-    from egohmr.cli.infer import claim_infer_folder
 
     out = tmp_path / "out"
     claim_infer_folder(out)  # what the first run does before it locks the folder
