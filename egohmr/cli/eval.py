@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "SMPL_{NEUTRAL,MALE,FEMALE}.pkl (official numbers need the real SMPL files)",
     )
     parser.add_argument(
+        "--allow-body-mismatch",
+        action="store_true",
+        help="evaluate results whose recorded body model (name + hash) differs from --body (refused otherwise)",
+    )
+    parser.add_argument(
         "--mode",
         default="corrected",
         choices=("corrected", "official"),
@@ -72,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation; returns the exit code."""
     from egohmr import __version__
     from egohmr.body import load_body_model, resolve_body_path
+    from egohmr.body.identity import body_model_id
     from egohmr.evaluate.inside import get_inside_test
-    from egohmr.evaluate.pipeline import BodyModels, evaluate_results
+    from egohmr.evaluate.pipeline import BodyModels, check_body_model, evaluate_results
     from egohmr.evaluate.report import write_report
     from egohmr.evaluate.results_io import load_any_results
     from egohmr.evaluate.settings import EvalSettings
@@ -82,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     settings = EvalSettings(mode=args.mode, image_size_px=tuple(args.image_size))
     results = load_any_results(args.results)
+    body_id = body_model_id(args.body)
+    check_body_model(results, body_id, str(args.results), args.allow_body_mismatch)
     split = args.split or _default_split(args.dataset, results)
     ann_paths = _annotation_paths(args.dataset, split)
     annotations = _load_split_annotations(ann_paths)
@@ -118,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         "contact_threshold_m": settings.contact_threshold_m,
         "pa_alignment": settings.pa_alignment,
         "body_source": str(args.body),
+        "body_model": body_id,
         "body_files": [str(resolve_body_path(args.body, g)) for g in ("neutral", "male", "female")],
         "num_samples": results.num_samples,
         "num_frames": results.num_frames,

@@ -1,18 +1,20 @@
 """From a results file and the split's annotations to metrics: what `egohmr eval` runs.
 
 Bodies are posed in batches of frames; per-frame statistics go to `aggregate.FrameStats` and are summarised once.
-Collision and contact are evaluated only when a scene-points function is given.
+Collision and contact are evaluated only when a scene-points function is given. `check_body_model` refuses results
+whose recorded body model (``metadata["body_model"]``) is not the one the evaluation poses them with.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from egohmr.body.identity import same_body_model
 from egohmr.evaluate import metrics as M
 from egohmr.evaluate.aggregate import FrameStats, compute_frame_stats, concat_frame_stats, summarize
 from egohmr.evaluate.ground_truth import Annotations, gt_bodies, pred_bodies
@@ -74,6 +76,36 @@ def check_alignment(results: PredictionResults, annotations: Annotations, where:
         diff = np.abs(results.gt_transl_pv.astype(np.float64) - annotations.transl_pv).max()
         if diff > 1e-3:
             logger.warning("%s: stored gt_cam_full_list differs from the annotation transl_pv by %.4f m", where, diff)
+
+
+def check_body_model(
+    results: PredictionResults, body_model: Mapping[str, str], where: str, allow_mismatch: bool = False
+) -> None:
+    """Check that the results' betas belong to the body model the evaluation poses them with.
+
+    Args:
+        results: predictions; ``metadata["body_model"]`` is the record written with them (absent in official
+            pickles and older files: accepted, logged at INFO).
+        body_model: `egohmr.body.identity.body_model_id` of the evaluation's body model source.
+        where: name of the results file for messages.
+        allow_mismatch: evaluate anyway (logged as a warning).
+
+    Raises:
+        ValueError: the recorded body model differs (names both and the flag that overrides the check).
+    """
+    recorded = results.metadata.get("body_model")
+    if not isinstance(recorded, Mapping):
+        logger.info("%s records no body model; assuming its betas belong to %s", where, body_model["name"])
+        return
+    if same_body_model(dict(recorded), dict(body_model)):
+        return
+    message = (
+        f"{where}: its betas belong to body model {recorded.get('name')!r} (sha256 {recorded.get('sha256')}) but "
+        f"the evaluation uses {body_model['name']!r} (sha256 {body_model.get('sha256')})"
+    )
+    if not allow_mismatch:
+        raise ValueError(f"{message}; pass the matching --body, or --allow-body-mismatch to evaluate anyway")
+    logger.warning("%s (--allow-body-mismatch)", message)
 
 
 def evaluate_results(

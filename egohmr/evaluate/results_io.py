@@ -52,7 +52,9 @@ class PredictionResults:
         pred_body_pose_rotmat: (N, S, 23, 3, 3) float32. Joint rotations relative to the parent.
         pred_transl_pv: (N, 3) float32, metres, PV frame. Body translation (stage-1 output in EgoHMR).
         imgname: (N,) str or None (official pickles store no names; rows then follow the annotation order).
-        metadata: free-form JSON-serialisable settings of the run that produced the predictions.
+        metadata: JSON-serialisable settings of the run that produced the predictions. Its ``body_model`` entry
+            (`egohmr.body.identity.body_model_id`: ``{"name", "sha256"}``) names the body model the betas belong to;
+            `egohmr.evaluate.pipeline.check_body_model` compares it with the evaluation's body model.
         stored_collision_ratio: (N, S) float64 or None. Values stored by the official test script.
         stored_contact_ratio: (N, S) float64 or None. Values stored by the official test script.
         gt_transl_pv: (N, 3) float32 or None. GT translation stored by the official test script (row-order check).

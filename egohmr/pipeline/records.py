@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from egohmr.body.identity import body_model_id
 from egohmr.pipeline.core import EgoHMRResult
 from egohmr.pipeline.sequence import MODE, SequenceResult
 
@@ -53,7 +54,8 @@ def result_record(
 def save_prediction_npz(path: str | Path, result: EgoHMRResult, body_model: str | None = None) -> Path:
     """Write every array of the result (``betas``, ``global_orient_rotmat_pv``, ``body_pose_rotmat``, ``transl_pv``,
     ``vertices_pv``, ``joints_pv``, ``faces``, ``scene_points_pv``, ``visibility``, ...) to a compressed npz, with
-    ``body_model`` (the body model the samples are posed with, e.g. ``open-lowres``) when given."""
+    ``body_model`` (the body model the samples are posed with, e.g. ``open-lowres``) and ``body_model_sha256``
+    (`egohmr.body.identity.body_model_id`) when given."""
     from egohmr.files import atomic_open
 
     arrays = {
@@ -71,7 +73,9 @@ def save_prediction_npz(path: str | Path, result: EgoHMRResult, body_model: str 
         "bbox_size_px": np.float64(result.bbox_size_px),
     }
     if body_model is not None:
-        arrays["body_model"] = np.array(body_model)
+        identity = body_model_id(body_model)
+        arrays["body_model"] = np.array(identity["name"])
+        arrays["body_model_sha256"] = np.array(identity["sha256"])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as fh:
@@ -121,12 +125,15 @@ def write_sequence_files(
 
     Args:
         out_dir: output folder. run_name: `egohmr.outputs.sequence_outputs.new_run_name`.
-        seq: the sequence. metadata: JSON-able facts (scene frame, checkpoints, notes, ...).
+        seq: the sequence. metadata: JSON-able facts (scene frame, checkpoints, notes, ...); a ``body_model``
+            source gets its ``body_model_sha256`` (`egohmr.body.identity.body_model_id`) added.
         scene_mesh: (vertices (M, 3), faces (G, 3)) of the room in the scene frame, or None.
         scene_points: (P, 3) scene points, scene frame (the .glb shows them when there is no mesh).
     """
     from egohmr.outputs.sequence_outputs import SEQUENCE_PREFIX, export_sequence_glb, save_sequence_results
 
+    if "body_model" in metadata:
+        metadata = {**metadata, "body_model_sha256": body_model_id(metadata["body_model"])["sha256"]}
     arrays = seq.arrays()
     base = Path(out_dir) / f"{SEQUENCE_PREFIX}{run_name}"
     results = save_sequence_results(base.with_suffix(".npz"), arrays, metadata)

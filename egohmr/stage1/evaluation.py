@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from egohmr.body.identity import body_model_id
 from egohmr.constants import MM_PER_M
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
 from egohmr.data.egobody_format import annotation_path
@@ -293,7 +294,8 @@ def _evaluate(loaded: LoadedStage, run: Stage1TestRun, num_samples: int, body_mo
     annotations = load_annotations(annotation_path(root, run.split))
     meta = {"checkpoint": str(loaded.path), "checkpoint_type": loaded.kind, "split": run.split, "seed": run.seed}
     out = Path(run.out_dir)
-    results_pkl, predictions_npz = _write_predictions(out, preds, annotations, {**meta, "num_samples": num_samples})
+    written_meta = {**meta, "num_samples": num_samples, "body_model": body_model_id(body_model)}
+    results_pkl, predictions_npz = _write_predictions(out, preds, annotations, written_meta)
     bodies = BodyModels(*load_body_models(body_model))
     metrics = stage1_metrics(preds.results(annotations.imgname, slice(0, 1)), annotations, bodies)
     baseline_metrics = (

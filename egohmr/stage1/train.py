@@ -1,6 +1,7 @@
 """`train(cfg)`: build the stage-1 model and datasets, then run the shared engine (`egohmr.train.train`).
 
-Steps: body models for the losses -> `ProHMRScene` (ProHMR backbone initialisation when configured) -> datasets
+Steps: body models for the losses -> `ProHMRScene` (ProHMR backbone initialisation when configured; all weights from
+`train.init_checkpoint` when set, `egohmr.train.init`) -> datasets
 (cached image features computed once when `model.cached_features`) -> `egohmr.train.train` with kind
 "egohmr.stage1". The run folder is `cfg.train.out_dir` (config.yaml, train.log, metrics.jsonl, last.pt, best.pt).
 """
@@ -15,12 +16,14 @@ from torch.utils.data import Dataset
 
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
 from egohmr.data.feature_cache import CachedFeatureDataset, load_or_compute_features
+from egohmr.stage1.checkpoint import load as load_stage1_checkpoint
 from egohmr.stage1.checkpoint import load_prohmr_backbone
 from egohmr.stage1.config import CHECKPOINT_KIND, Stage1Config
 from egohmr.stage1.data import Stage1Items, make_egobody_dataset
 from egohmr.stage1.model import ProHMRScene
 from egohmr.train import TrainResult
 from egohmr.train import train as run_engine
+from egohmr.train.init import init_from_checkpoint
 
 __all__ = ["build_training_model", "build_training_sets", "load_body_models", "train"]
 
@@ -91,10 +94,12 @@ def train(cfg: Stage1Config, resume: bool = False) -> TrainResult:
     """Train stage 1 (see the module docstring); the config was validated when built.
 
     Raises:
-        FileNotFoundError: missing data, scene files, body model or checkpoint. ValueError: an existing run folder
-            without `resume`. NonFiniteLossError: NaN/inf loss (step and batch named).
+        FileNotFoundError: missing data, scene files, body model or checkpoint. CheckpointError: a
+            `train.init_checkpoint` that is not a stage-1 file or does not fit the model. ValueError: an existing run
+            folder without `resume`. NonFiniteLossError: NaN/inf loss (step and batch named).
     """
     model = build_training_model(cfg)
+    init_from_checkpoint(model, cfg.train, load_stage1_checkpoint, resume)
     train_set, val_set = build_training_sets(cfg, model)
     logger.info("stage 1: %d training and %d validation frames", len(train_set), len(val_set))  # type: ignore[arg-type]
     return run_engine(model, train_set, val_set, cfg.train, kind=CHECKPOINT_KIND, full_config=cfg, resume=resume)

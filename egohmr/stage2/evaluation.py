@@ -30,6 +30,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
+from egohmr.body.identity import body_model_id
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
 from egohmr.data.egobody_format import annotation_path
 from egohmr.diffusion.guidance import CollisionGuidance
@@ -278,9 +279,10 @@ def _wait_for_all_ranks(world: int) -> None:
 
 
 def _merged_results(
-    run: Stage2TestRun, dataset: EgoBodyDataset, chunks: list[Chunk], record: dict[str, Any]
+    run: Stage2TestRun, dataset: EgoBodyDataset, chunks: list[Chunk], record: dict[str, Any], body_source: str
 ) -> tuple[PredictionResults, float]:
-    """All chunks as one `PredictionResults` (frame order) and the total sampling time in seconds."""
+    """All chunks as one `PredictionResults` (frame order; metadata: `record` and the body model the samples are
+    posed with, `body_model_id(body_source)`) and the total sampling time in seconds."""
     chunk_dir = Path(run.out_dir) / "chunks"
     missing = [k for k, _, _ in chunks if not (chunk_dir / f"chunk_{k:05d}.pt").is_file()]
     if missing:
@@ -292,7 +294,7 @@ def _merged_results(
         pred_body_pose_rotmat=torch.cat([d["bp"] for d in data]).numpy(),
         pred_transl_pv=getattr(dataset, TRANSLATION_FIELDS[run.translation][1]).astype(np.float32),
         imgname=np.asarray(dataset.imgnames),
-        metadata=record,
+        metadata=record | {"body_model": body_model_id(body_source)},
         gt_transl_pv=dataset.transl_pv.astype(np.float32),
     )
     return results, float(sum(d["seconds"] for d in data))
@@ -366,6 +368,7 @@ def _sample_and_evaluate(
     _wait_for_all_ranks(world)
     if rank != 0:
         return Stage2TestResult(Path(run.out_dir), None, n)
-    results, seconds = _merged_results(run, dataset, chunks, record)
+    body_source = run.body or loaded.cfg.model.body_source
+    results, seconds = _merged_results(run, dataset, chunks, record, body_source)
     metrics = _evaluate_results(results, loaded.model, run, settings, seconds, record)
     return Stage2TestResult(Path(run.out_dir), metrics, n)

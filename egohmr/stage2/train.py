@@ -1,7 +1,9 @@
 """`train(cfg)`: stage-2 datasets, pose statistics, the image-feature cache and the shared training engine.
 
 The run folder holds the engine's files (config.yaml, train.log, metrics.jsonl, last.pt, best.pt) plus
-``preprocess_stats/preprocess_stats.npz`` (the x0 normaliser, also stored inside every checkpoint). The ``cached``
+``preprocess_stats/preprocess_stats.npz`` (the x0 normaliser, also stored inside every checkpoint). With
+``train.init_checkpoint`` the weights and the x0 normaliser come from that file (`egohmr.train.init`): its weights
+were trained in that normalised space. The ``cached``
 image-feature mode reads/writes the feature cache of `egohmr.data.feature_cache` (`feature_dir`).
 """
 
@@ -16,10 +18,12 @@ from torch.utils.data import Dataset
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
 from egohmr.data.feature_cache import CachedFeatureDataset, load_or_compute_features
 from egohmr.data.stats import PoseStats, load_pose_stats, pose_stats_for_split, save_pose_stats
+from egohmr.stage2.checkpoint import load as load_stage2_checkpoint
 from egohmr.stage2.config import Stage2Config
 from egohmr.stage2.model import CHECKPOINT_KIND, EgoHMRModel
 from egohmr.train import TrainResult
 from egohmr.train import train as run_engine
+from egohmr.train.init import init_from_checkpoint
 
 __all__ = ["feature_dir", "train"]
 
@@ -60,10 +64,14 @@ def _cached(cfg: Stage2Config, model: EgoHMRModel, split: str, loosen: bool) -> 
     return CachedFeatureDataset(_dataset(cfg, split, load_images=False, augment=False, loosen=loosen), feats)
 
 
+def _stats_file(run_dir: Path) -> Path:
+    return run_dir / "preprocess_stats" / "preprocess_stats.npz"
+
+
 def _pose_stats(cfg: Stage2Config, run_dir: Path) -> PoseStats:
     """x0 statistics: ``data.stats_path``, else the run folder's (resume), else computed from the train split;
     written to ``<run>/preprocess_stats/preprocess_stats.npz``."""
-    stats_file = run_dir / "preprocess_stats" / "preprocess_stats.npz"
+    stats_file = _stats_file(run_dir)
     if cfg.data.stats_path is not None:
         stats = load_pose_stats(cfg.data.stats_path)
     elif stats_file.is_file():
@@ -80,6 +88,9 @@ def train(cfg: Stage2Config, resume: bool = False) -> TrainResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     stats = _pose_stats(cfg, run_dir)
     model = EgoHMRModel(cfg, stats.x_mean, stats.x_std)
+    if init_from_checkpoint(model, cfg.train, load_stage2_checkpoint, resume):
+        stats = PoseStats(model.x_mean.numpy().copy(), model.x_std.numpy().copy())
+        save_pose_stats(_stats_file(run_dir), stats)
     if cfg.model.image_features == "cached":
         train_set = _cached(cfg, model, "train", cfg.data.pelvis_vis_loosen_train)
         val_set = _cached(cfg, model, "val", cfg.data.pelvis_vis_loosen_test)

@@ -101,6 +101,11 @@ class TrainConfig:
     ddp_find_unused_parameters: bool = False
     """Passed to DistributedDataParallel; set it when some parameters get no gradient in a step."""
 
+    init_checkpoint: str | None = None
+    """Start from the weights of this checkpoint (any file the stage's `checkpoint.load` accepts: a training
+    ``best.pt``/``last.pt``, a shipped inference file, the official file); optimizer, step and RNG start fresh
+    (`egohmr.train.init`). Ignored by ``--resume``, which restores ``last.pt``. None: fresh initialisation."""
+
 
 OFFICIAL_STAGE1_TRAIN = TrainConfig(val_every_steps=2000, best_metric="loss_keypoints_3d_mode", best_mode="min")
 """Official stage-1 training settings (`train_prohmr_scene.py`: val every 2000 it, best by val 3D keypoint loss)."""
@@ -136,5 +141,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"train.grad_clip_norm: must be > 0 or null (no clipping), got {cfg.grad_clip_norm}")
     if cfg.ema_decay is not None and not 0.0 < cfg.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: must be in (0, 1) or null (no averaging), got {cfg.ema_decay}")
+    if cfg.init_checkpoint is not None and not cfg.init_checkpoint:
+        raise ConfigError("train.init_checkpoint: must name a checkpoint file or be null, got an empty string")
     if not cfg.best_metric:
         raise ConfigError("train.best_metric: must name a validation metric, got an empty string")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from egohmr.body.identity import body_model_id
 from tests.api.frames import load_frame
 
 
@@ -94,6 +95,7 @@ def test_infer_end_to_end(tiny_demo, tmp_path, capsys):
     assert pred["vertices_pv"].shape[0] == 2 and np.all(np.isfinite(pred["vertices_pv"]))
     assert pred["visibility"].shape == (24,)
     assert str(pred["body_model"]) == "open-lowres"
+    assert str(pred["body_model_sha256"]) == body_model_id("open-lowres")["sha256"]
     assert "trained on synthetic data" in _check_html(out)
     _check_glb(next((out / "frames").glob("*.glb")), num_samples=2, gt=False)
     # mesh in the world frame + --world-to-camera as 16 numbers: same stage-1 input points, so the same translation

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from egohmr.body.identity import body_model_id
 from tests.api.frames import load_frame
 
 FAST = ["--num-samples", "2", "--sampler", "ddim", "--steps", "5"]
@@ -58,6 +59,7 @@ def test_infer_sequence_end_to_end(exported, tmp_path, capsys):
     meta = load_sequence_metadata(results)
     assert meta["scene_frame"] == "scene" and meta["trained_on_synthetic_data"] and not meta["smoothed"]
     assert meta["body_model"] == "open-lowres"
+    assert meta["body_model_sha256"] == body_model_id("open-lowres")["sha256"]
 
     names = set(trimesh.load(results.with_suffix(".glb"), force="scene").graph.nodes_geometry)
     assert "scene_mesh" in names and sum(name.startswith("frame_") for name in names) == n
@@ -66,6 +68,7 @@ def test_infer_sequence_end_to_end(exported, tmp_path, capsys):
             assert (out / "frames" / f"{stem}{suffix}").is_file(), stem + suffix
         pred = np.load(out / "predictions" / f"{stem}.npz")
         assert str(pred["body_model"]) == "open-lowres"
+        assert str(pred["body_model_sha256"]) == meta["body_model_sha256"]
     assert len(list((out / "frames").glob("*.npz"))) == n  # frames/ holds only the frame records
     html = (out / "index.html").read_text()
     assert f"Frames ({n})" in html and "sequence_frames_run01.glb" in html and "trained on synthetic data" in html

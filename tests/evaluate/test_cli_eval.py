@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from egohmr.body.identity import body_model_id
 from egohmr.cli import eval as eval_cli
 from egohmr.evaluate.results_io import PredictionResults, write_results
 from tests.evaluate.helpers import write_annotation, write_tiny_body
@@ -180,3 +181,35 @@ def test_results_of_every_split_are_read_as_the_demo_writes_them(tmp_path, datas
         run_cli(
             ["eval", str(results), "--dataset", str(root), "--body", str(body), "--split", "test", "--out", str(out)]
         )
+
+
+def _results_recorded_with(tmp_path, fields, source) -> str:
+    results = gt_as_results(fields, NUM_SAMPLES)
+    results.metadata["body_model"] = body_model_id(source)
+    path = tmp_path / f"results_{source}.npz"
+    write_results(path, results)
+    return str(path)
+
+
+def test_results_of_another_body_model_refused_unless_allowed(tmp_path, dataset):
+    root, fields = dataset
+    results = _results_recorded_with(tmp_path, fields, "open")
+    argv = ["eval", results, "--dataset", str(root), "--body", "open-lowres", "--no-plots"]
+    with pytest.raises(ValueError, match=r"'open'.*'open-lowres'.*--allow-body-mismatch"):
+        run_cli([*argv, "--out", str(tmp_path / "refused")])
+    assert not (tmp_path / "refused" / "metrics.json").exists()
+    assert run_cli([*argv, "--allow-body-mismatch", "--out", str(tmp_path / "allowed")]) == 0
+    settings = json.loads((tmp_path / "allowed" / "metrics.json").read_text())["settings"]
+    assert settings["body_model"] == body_model_id("open-lowres")
+
+
+def test_results_of_the_same_body_model_or_without_record_accepted(tmp_path, dataset, caplog):
+    root, fields = dataset
+    recorded = _results_recorded_with(tmp_path, fields, "open-lowres")
+    argv = ["--dataset", str(root), "--body", "open-lowres", "--no-plots"]
+    assert run_cli(["eval", recorded, *argv, "--out", str(tmp_path / "same")]) == 0
+    unrecorded = tmp_path / "unrecorded.npz"
+    write_results(unrecorded, gt_as_results(fields, NUM_SAMPLES))
+    with caplog.at_level("INFO", logger="egohmr.evaluate.pipeline"):
+        assert run_cli(["eval", str(unrecorded), *argv, "--out", str(tmp_path / "unrecorded")]) == 0
+    assert "records no body model" in caplog.text

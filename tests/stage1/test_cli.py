@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from egohmr.body.identity import body_model_id
 from egohmr.cli import test as test_cli
 from egohmr.cli import train as train_cli
 from egohmr.data.dataset import load_stage1_translations
@@ -100,6 +101,7 @@ def test_test_cli_results_pkl_shape_and_order(trained_run, tiny_egobody, s1_dir,
     np.testing.assert_array_equal(load_stage1_translations(out / "results.pkl", 3), transl.astype(np.float64))
     preds = np.load(out / "predictions.npz")
     assert preds["pred_betas"].shape == (3, 3, 10)
+    assert json.loads(str(preds["metadata_json"]))["body_model"] == body_model_id(tiny_egobody.body_path)
     np.testing.assert_array_equal(preds["pred_transl_pv"], transl)
     metrics = json.loads((out / "metrics.json").read_text())["model"]
     gt = np.load(tiny_egobody.root / "annotation_egocentric_smpl_npz" / "egocapture_test_smpl.npz")["transl_pv"]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from egohmr.body.identity import body_model_id
 from egohmr.cli import test as test_cli
 from egohmr.config import config_to_dict
 from egohmr.data.egobody_format import annotation_path
@@ -81,6 +82,7 @@ def test_results_files_and_resume_from_finished_chunks(setup):
     first = _results(out)
     assert first["pred_body_pose_rotmat"].shape == (NUM_TEST_FRAMES, 2, 23, 3, 3)
     np.testing.assert_allclose(first["pred_transl_pv"], gt_transl + STAGE1_OFFSET_M, atol=1e-6)
+    assert json.loads(str(first["metadata_json"]))["body_model"] == body_model_id(common[common.index("--body") + 1])
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"mpjpe_vis_mm", "min_mpjpe_invis_mm", "collision_ratio", "seconds_per_image"} <= set(metrics["metrics"])
     assert f"results `{out / 'results.npz'}`" in (out / "metrics.md").read_text()
