@@ -103,6 +103,51 @@ def _far_cameras(world2pv: Sequence[np.ndarray], points_scene: np.ndarray) -> in
     return int(np.sum(np.any((centres < lo) | (centres > hi), axis=1)))
 
 
+def _frames_with_a_person(
+    frame_list: list[Any],
+    sizes: list[tuple[int, int]],
+    intrinsics: Sequence[tuple[float, float, float, float]],
+    kp_table: Mapping[str, Any] | None,
+    boxes: Sequence[Any],
+    world2pv: Sequence[np.ndarray] | None,
+    person: int | None,
+    conf_threshold: float,
+) -> tuple[list[RecordingFrame], list[str], list[str]]:
+    """The frames with a usable person (`select_person`), the names of those without one and of those with several."""
+    out: list[RecordingFrame] = []
+    skipped: list[str] = []
+    crowded: list[str] = []
+    for i, frame in enumerate(frame_list):
+        w, h = sizes[i]
+        people = None
+        where = f"frame {frame.name!r}"
+        if kp_table is not None:
+            kp = kp_table[frame.name]
+            check_keypoints_in_image(kp, w, h, frame.name, conf_threshold)
+            people, where = kp.people_op25, f"{kp.source} (frame {frame.name!r})"
+        chosen = select_person(people, boxes[i], person, conf_threshold, where)
+        if chosen is None:
+            skipped.append(frame.name)
+            continue
+        if chosen.num_people is not None and chosen.num_people > 1:
+            crowded.append(frame.name)
+        out.append(
+            RecordingFrame(
+                name=frame.name,
+                image_path=frame.path,
+                width_px=w,
+                height_px=h,
+                intrinsics=intrinsics[i],
+                bbox_px=chosen.bbox_px,
+                keypoints_op25=chosen.keypoints_op25,
+                visibility_source=chosen.visibility_source,
+                num_people=chosen.num_people,
+                world2pv=None if world2pv is None else world2pv[i],
+            )
+        )
+    return out, skipped, crowded
+
+
 def load_recording(
     frames: str | Path,
     keypoints: str | Path | None = None,
@@ -159,35 +204,9 @@ def load_recording(
         world2pv = [T @ Z_UP_TO_Y_UP.T for T in world2pv]  # Z_UP_TO_Y_UP is a rotation: its inverse is its transpose
 
     notes: list[str] = []
-    out, skipped, crowded = [], [], []
-    for i, frame in enumerate(frame_list):
-        w, h = sizes[i]
-        people = None
-        where = f"frame {frame.name!r}"
-        if kp_table is not None:
-            kp = kp_table[frame.name]
-            check_keypoints_in_image(kp, w, h, frame.name, conf_threshold)
-            people, where = kp.people_op25, f"{kp.source} (frame {frame.name!r})"
-        chosen = select_person(people, boxes[i], person, conf_threshold, where)
-        if chosen is None:
-            skipped.append(frame.name)
-            continue
-        if chosen.num_people is not None and chosen.num_people > 1:
-            crowded.append(frame.name)
-        out.append(
-            RecordingFrame(
-                name=frame.name,
-                image_path=frame.path,
-                width_px=w,
-                height_px=h,
-                intrinsics=intr.per_frame[i],
-                bbox_px=chosen.bbox_px,
-                keypoints_op25=chosen.keypoints_op25,
-                visibility_source=chosen.visibility_source,
-                num_people=chosen.num_people,
-                world2pv=None if world2pv is None else world2pv[i],
-            )
-        )
+    out, skipped, crowded = _frames_with_a_person(
+        frame_list, sizes, intr.per_frame, kp_table, boxes, world2pv, person, conf_threshold
+    )
     if not out:
         raise ValueError(
             f"no frame of {frames} has a usable person (>= 2 keypoints with confidence > {conf_threshold}, or a bbox)"
