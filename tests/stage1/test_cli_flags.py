@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import types
 from pathlib import Path
 
 import pytest
 
-from egohmr.cli import test as test_cli
-from egohmr.cli import train as train_cli
 from egohmr.stage1 import checkpoint, evaluation
 from egohmr.stage1 import train as stage1_train
-
-
-def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="egohmr")
-    sub = parser.add_subparsers(dest="command")
-    train_cli.register(sub)
-    test_cli.register(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+from tests.cli.helpers import run_command
 
 
 @pytest.fixture
@@ -50,13 +39,13 @@ TRAIN_FLAGS = [
 
 @pytest.mark.parametrize(("flags", "reached"), TRAIN_FLAGS, ids=[f[0][0] for f in TRAIN_FLAGS])
 def test_train_flag_reaches_its_config_field(trained, flags, reached):
-    assert _run(["train", "stage1", *flags]) == 0
+    assert run_command(["train", "stage1", *flags]) == 0
     ((cfg, resume),) = trained
     assert reached(cfg, resume)
 
 
 def test_train_flags_win_over_set(trained):
-    _run(["train", "stage1", "--set", "train.seed=3", "--seed", "5"])
+    run_command(["train", "stage1", "--set", "train.seed=3", "--seed", "5"])
     assert trained[0][0].train.seed == 5
 
 
@@ -96,12 +85,12 @@ TEST_FLAGS = [
 
 @pytest.mark.parametrize(("flags", "field", "value"), TEST_FLAGS, ids=[f[1] for f in TEST_FLAGS])
 def test_test_flag_reaches_its_run_field(tested, flags, field, value):
-    assert _run(["test", "stage1", *REQUIRED, *flags]) == 0
+    assert run_command(["test", "stage1", *REQUIRED, *flags]) == 0
     assert getattr(tested["run"], field) == value
 
 
 def test_test_required_flags_and_defaults(tested):
-    assert _run(["test", "stage1", *REQUIRED]) == 0
+    assert run_command(["test", "stage1", *REQUIRED]) == 0
     run = tested["run"]
     assert tested["checkpoint"] == "ck.pt" and (run.dataset_root, run.out_dir) == ("DATA", "OUT")
     assert (run.split, run.num_samples, run.body_model, run.device, run.baseline) == ("test", None, None, "auto", True)
@@ -109,4 +98,4 @@ def test_test_required_flags_and_defaults(tested):
 
 def test_test_refuses_zero_samples(tested):
     with pytest.raises(ValueError, match="--num-samples must be >= 1"):
-        _run(["test", "stage1", *REQUIRED, "--num-samples", "0"])
+        run_command(["test", "stage1", *REQUIRED, "--num-samples", "0"])

@@ -3,29 +3,18 @@ the sampling flags default to the checkpoint's `Stage2TestConfig`."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import types
 from pathlib import Path
 
 import pytest
 
-from egohmr.cli import test as test_cli
-from egohmr.cli import train as train_cli
 from egohmr.diffusion.guidance import GuidanceConfig
 from egohmr.stage2 import checkpoint, evaluation
 from egohmr.stage2 import train as stage2_train
 from egohmr.stage2.config import Stage2Config, Stage2TestConfig
 from egohmr.train.inference_checkpoint import LoadedStage
-
-
-def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="egohmr")
-    sub = parser.add_subparsers(dest="command")
-    train_cli.register(sub)
-    test_cli.register(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+from tests.cli.helpers import run_command
 
 
 @pytest.fixture
@@ -61,7 +50,7 @@ TRAIN_FLAGS = [
 
 @pytest.mark.parametrize(("flags", "reached"), TRAIN_FLAGS, ids=[f[0][0] for f in TRAIN_FLAGS])
 def test_train_flag_reaches_its_config_field(trained, flags, reached):
-    assert _run(["train", "stage2", *flags]) == 0
+    assert run_command(["train", "stage2", *flags]) == 0
     ((cfg, resume),) = trained
     assert reached(cfg, resume)
 
@@ -106,7 +95,7 @@ REQUIRED += ["--out", "OUT"]
 
 
 def test_sampling_flags_default_to_the_checkpoint_settings(tested):
-    assert _run(["test", "stage2", *REQUIRED]) == 0
+    assert run_command(["test", "stage2", *REQUIRED]) == 0
     assert tested["settings"] == CHECKPOINT_TEST
     run = tested["run"]
     assert tested["checkpoint"] == Path("ck.pt")
@@ -135,7 +124,7 @@ SAMPLING_FLAGS = [
 
 @pytest.mark.parametrize(("flags", "reached"), SAMPLING_FLAGS, ids=[" ".join(f[0]) for f in SAMPLING_FLAGS])
 def test_sampling_flag_reaches_its_settings_field(tested, flags, reached):
-    assert _run(["test", "stage2", *REQUIRED, *flags]) == 0
+    assert run_command(["test", "stage2", *REQUIRED, *flags]) == 0
     assert reached(tested["settings"])
 
 
@@ -154,12 +143,12 @@ RUN_FLAGS = [
 
 @pytest.mark.parametrize(("flags", "field", "value"), RUN_FLAGS, ids=[f[1] for f in RUN_FLAGS])
 def test_run_flag_reaches_its_run_field(tested, flags, field, value):
-    assert _run(["test", "stage2", *REQUIRED, *flags]) == 0
+    assert run_command(["test", "stage2", *REQUIRED, *flags]) == 0
     assert getattr(tested["run"], field) == value
 
 
 def test_out_of_range_settings_are_refused(tested):
     with pytest.raises(ValueError, match="test.num_samples"):
-        _run(["test", "stage2", *REQUIRED, "--num-samples", "0"])
+        run_command(["test", "stage2", *REQUIRED, "--num-samples", "0"])
     with pytest.raises(ValueError, match="--steps must be in 1..50"):
-        _run(["test", "stage2", *REQUIRED, "--steps", "51"])
+        run_command(["test", "stage2", *REQUIRED, "--steps", "51"])
