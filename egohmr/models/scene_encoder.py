@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = ["ResnetBlockFC", "ResnetPointnet"]
 
@@ -57,11 +58,25 @@ class ResnetBlockFC(nn.Module):
         x_s = x if self.shortcut is None else self.shortcut(x)
         return x_s + dx
 
+    def forward_with_pooled(self, local: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """``forward(cat([local, pooled.expand_as(local)], -1))`` without materialising the concatenation.
 
-def _concat_global_max(net: torch.Tensor) -> torch.Tensor:
-    """Append the per-cloud max over points to every point feature: (B, P, D) -> (B, P, 2D)."""
-    pooled = net.max(dim=1, keepdim=True).values.expand_as(net)  # (B, P, D)
-    return torch.cat([net, pooled], dim=2)  # (B, P, 2D)
+        The input-side layers are split by columns: the pooled half of ``fc_0`` and of ``shortcut`` is computed once
+        per cloud instead of once per point, which removes a third of the block's multiply-adds.
+
+        Args:
+            local: (B, P, D) per-point features. pooled: (B, 1, D) their max over points; 2D = ``size_in``.
+
+        Returns:
+            (B, P, D_out) float, equal to `forward` on the concatenation up to float rounding.
+        """
+        if self.shortcut is None:
+            raise ValueError("forward_with_pooled needs a block whose input and output sizes differ")
+        d = local.shape[-1]
+        w0, ws = self.fc_0.weight, self.shortcut.weight
+        hidden = F.linear(torch.relu(local), w0[:, :d]) + F.linear(torch.relu(pooled), w0[:, d:], self.fc_0.bias)
+        x_s = F.linear(local, ws[:, :d]) + F.linear(pooled, ws[:, d:])
+        return x_s + self.fc_1(torch.relu(hidden))
 
 
 class ResnetPointnet(nn.Module):
@@ -103,10 +118,11 @@ class ResnetPointnet(nn.Module):
                 f"points must have shape (B, P, {self.fc_pos_0.in_features}) with P >= 1, got {tuple(points.shape)}"
             )
         net = self.fc_pos_0(points)  # (B, P, 2H)
-        for i in range(self.num_blocks):
-            if i > 0:
-                net = _concat_global_max(net)  # (B, P, 2H)
-            net = getattr(self, f"block_{i}")(net)  # (B, P, H)
+        net = self.block_0(net)  # (B, P, H)
+        for i in range(1, self.num_blocks):
+            # the official max-pool-and-concatenate step, in split form (ResnetBlockFC.forward_with_pooled)
+            pooled = net.max(dim=1, keepdim=True).values  # (B, 1, H)
+            net = getattr(self, f"block_{i}").forward_with_pooled(net, pooled)  # (B, P, H)
         net = net.max(dim=1).values  # (B, H)
         return self.fc_c(torch.relu(net))  # (B, out_dim)
 

@@ -66,3 +66,22 @@ def test_configurable_blocks_and_bad_shape():
     )
     with pytest.raises(ValueError, match="points"):
         model(torch.zeros(2, 10, 4))
+
+
+def test_split_block_equals_the_block_on_the_concatenation():
+    """The pooled half of a block's input layers, computed once per cloud, gives the block's output on the
+    concatenated features (the forward pass relies on it; gradients flow to every weight)."""
+    from egohmr.models.scene_encoder import ResnetBlockFC
+
+    torch.manual_seed(0)
+    block = ResnetBlockFC(2 * 8, 8).double()
+    torch.nn.init.normal_(block.fc_1.weight)
+    local = torch.randn(3, 50, 8, dtype=torch.float64)
+    pooled = local.max(dim=1, keepdim=True).values
+    expected = block(torch.cat([local, pooled.expand_as(local)], dim=2))
+    got = block.forward_with_pooled(local, pooled)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    got.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters())
+    with pytest.raises(ValueError, match="sizes differ"):
+        ResnetBlockFC(8, 8).forward_with_pooled(local, pooled)
