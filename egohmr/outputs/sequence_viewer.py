@@ -95,8 +95,10 @@ def load_sequence_scene(path: str | os.PathLike[str]) -> SequenceScene:
         scene2view = np.eye(4)
         scene2view[:3, :3] = turn
 
-        def to_view(key: str) -> np.ndarray | None:
-            return (np.asarray(data[key], np.float64) @ turn.T).astype(np.float32) if key in data else None
+        def to_view(key: str) -> np.ndarray | None:  # float32: a long run's vertices_scene is large
+            if key not in data:
+                return None
+            return np.asarray(data[key], np.float32) @ turn.T.astype(np.float32)
 
         return SequenceScene(
             run=run_name_of(path),
