@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,14 @@ from egohmr.outputs.palette import CAMERA_RGB, GT_RGB, SCENE_RGB, sample_rgb
 from egohmr.outputs.scene_export import pv_to_gltf, sample_node_name
 from egohmr.outputs.scene_view import camera_marker_pv
 
-__all__ = ["FrameViewer", "add_frame_to_scene", "frame_markdown"]
+__all__ = ["FrameViewer", "add_camera_marker", "add_frame_to_scene", "add_samples", "frame_markdown", "rgb_tuple"]
 
 ROOT = "/frame"
 SAMPLE_OPACITY = 0.6
 
 
-def _rgb(color: np.ndarray) -> tuple[int, int, int]:
+def rgb_tuple(color: np.ndarray) -> tuple[int, int, int]:
+    """(3,) uint8 palette colour -> (r, g, b) ints, as viser takes them."""
     r, g, b = (int(c) for c in color)
     return r, g, b
 
@@ -58,7 +59,7 @@ def add_frame_to_scene(scene: Any, record: FrameRecord, root: str = ROOT, point_
             f"{root}/scene_mesh",
             pv_to_gltf(record.scene_mesh_vertices_pv),
             record.scene_mesh_faces,
-            color=_rgb(SCENE_RGB),
+            color=rgb_tuple(SCENE_RGB),
             side="double",
         )
     elif len(record.scene_points_pv):
@@ -70,21 +71,41 @@ def add_frame_to_scene(scene: Any, record: FrameRecord, root: str = ROOT, point_
         handles["scene_points"] = scene.add_point_cloud(
             f"{root}/scene_points", pv_to_gltf(record.scene_points_pv), colors, point_size=point_size
         )
-    cam_v, cam_f = camera_marker_pv()
-    handles["pv_camera"] = scene.add_mesh_simple(
-        f"{root}/pv_camera", pv_to_gltf(cam_v), cam_f, color=_rgb(CAMERA_RGB), side="double"
-    )
+    handles["pv_camera"] = add_camera_marker(scene, f"{root}/pv_camera", pv_to_gltf)
     if record.gt_vertices_pv is not None:
         handles["gt_body"] = scene.add_mesh_simple(
-            f"{root}/gt_body", pv_to_gltf(record.gt_vertices_pv), record.faces, color=_rgb(GT_RGB), side="double"
+            f"{root}/gt_body", pv_to_gltf(record.gt_vertices_pv), record.faces, color=rgb_tuple(GT_RGB), side="double"
         )
-    for i, verts in enumerate(record.pred_vertices_pv):
+    handles.update(add_samples(scene, root, pv_to_gltf(record.pred_vertices_pv), record.faces))
+    return handles
+
+
+def add_camera_marker(scene: Any, name: str, pv_to_view: Callable[[np.ndarray], np.ndarray]) -> Any:
+    """Add the PV camera marker (`camera_marker_pv`, yellow) as node `name`; `pv_to_view` maps (K, 3) PV-frame points
+    to the viewer's axes. Returns its handle."""
+    cam_v, cam_f = camera_marker_pv()
+    return scene.add_mesh_simple(name, pv_to_view(cam_v), cam_f, color=rgb_tuple(CAMERA_RGB), side="double")
+
+
+def add_samples(scene: Any, root: str, vertices_view: np.ndarray, faces: np.ndarray) -> dict[str, Any]:
+    """Add the body samples as nodes ``{root}/sample_00_mode`` (solid), ``{root}/sample_01``, ... (translucent), in
+    the palette's colours.
+
+    Args:
+        scene: viser-like ``server.scene``. root: scene-tree prefix.
+        vertices_view: (S, V, 3) vertices in the viewer's axes, mode sample first. faces: (F, 3).
+
+    Returns:
+        {node name without prefix: handle}.
+    """
+    handles = {}
+    for i, verts in enumerate(vertices_view):
         name = sample_node_name(i)
         handles[name] = scene.add_mesh_simple(
             f"{root}/{name}",
-            pv_to_gltf(verts),
-            record.faces,
-            color=_rgb(sample_rgb(i)),
+            verts,
+            faces,
+            color=rgb_tuple(sample_rgb(i)),
             opacity=None if i == 0 else SAMPLE_OPACITY,
             side="double",
         )

@@ -120,8 +120,8 @@ def write_sequence_files(
     scene_mesh: tuple[np.ndarray, np.ndarray] | None,
     scene_points: np.ndarray,
 ) -> SequenceFiles:
-    """Write ``sequence_<run_name>.npz`` (`SequenceResult.arrays` + metadata) and ``sequence_<run_name>.glb`` (the
-    scene and each frame's mode body, scene frame).
+    """Write ``sequence_<run_name>.npz`` (`SequenceResult.arrays`, the room of `room_arrays` for `egohmr view`,
+    metadata) and ``sequence_<run_name>.glb`` (the scene and each frame's mode body, scene frame).
 
     Args:
         out_dir: output folder. run_name: `egohmr.outputs.sequence_outputs.new_run_name`.
@@ -130,13 +130,14 @@ def write_sequence_files(
         scene_mesh: (vertices (M, 3), faces (G, 3)) of the room in the scene frame, or None.
         scene_points: (P, 3) scene points, scene frame (the .glb shows them when there is no mesh).
     """
-    from egohmr.outputs.sequence_outputs import SEQUENCE_PREFIX, export_sequence_glb, save_sequence_results
+    from egohmr.outputs.sequence_outputs import SEQUENCE_PREFIX, export_sequence_glb, room_arrays, save_sequence_results
 
     if "body_model" in metadata:
         metadata = {**metadata, "body_model_sha256": body_model_id(metadata["body_model"])["sha256"]}
     arrays = seq.arrays()
     base = Path(out_dir) / f"{SEQUENCE_PREFIX}{run_name}"
-    results = save_sequence_results(base.with_suffix(".npz"), arrays, metadata)
+    room = room_arrays(scene_mesh, scene_points)  # what `egohmr view` shows of the room
+    results = save_sequence_results(base.with_suffix(".npz"), {**arrays, **room}, metadata)
     glb = export_sequence_glb(
         base.with_suffix(".glb"),
         [str(n) for n in arrays["frame_names"]],

@@ -63,6 +63,14 @@ def test_infer_sequence_end_to_end(exported, tmp_path, capsys):
 
     names = set(trimesh.load(results.with_suffix(".glb"), force="scene").graph.nodes_geometry)
     assert "scene_mesh" in names and sum(name.startswith("frame_") for name in names) == n
+    room = trimesh.load(exported.scene_obj, force="mesh", process=False)  # egohmr view shows the room from the npz
+    np.testing.assert_allclose(seq["room_vertices_scene"], room.vertices, atol=1e-5)
+    assert seq["room_faces"].shape == room.faces.shape
+    from egohmr.outputs.sequence_viewer import SequenceViewer
+    from tests.outputs.fake_viser import FakeServer
+
+    viewer = SequenceViewer(FakeServer(), results)
+    assert viewer.seq.num_frames == n and set(viewer.room) == {"room", "trajectory"}
     for stem in [p.stem for p in sorted(exported.frames_dir.iterdir())]:
         for suffix in (".npz", "_overlay.png", "_scene.png", ".glb"):
             assert (out / "frames" / f"{stem}{suffix}").is_file(), stem + suffix

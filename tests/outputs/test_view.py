@@ -12,61 +12,8 @@ import pytest
 from egohmr.outputs.frame_record import save_frame_record
 from egohmr.outputs.scene_export import pv_to_gltf
 from egohmr.outputs.viewer import FrameViewer
+from tests.outputs.fake_viser import FakeServer
 from tests.outputs.helpers import make_record
-
-
-class _Handle:
-    def __init__(self, log, name, value=None):
-        self.log, self.name, self.value = log, name, value
-        self.visible, self.removed, self.callbacks, self.content = True, False, [], None
-
-    def remove(self):
-        self.removed = True
-        self.log.append(("remove", self.name))
-
-    def on_update(self, func):
-        self.callbacks.append(func)
-        return func
-
-    def set(self, value):  # what the browser does: change the value, then fire the callbacks
-        self.value = value
-        for cb in self.callbacks:
-            cb(None)
-
-
-class _Api:
-    def __init__(self, log):
-        self.log, self.handles = log, {}
-
-    def _add(self, kind, name, kwargs, value=None):
-        self.log.append((kind, name, kwargs))
-        self.handles[name] = _Handle(self.log, name, value)
-        return self.handles[name]
-
-    def set_up_direction(self, direction):
-        self.log.append(("up", direction, {}))
-
-    def add_point_cloud(self, name, points, colors, **kw):
-        return self._add("points", name, {"points": points, "colors": colors, **kw})
-
-    def add_mesh_simple(self, name, vertices, faces, **kw):
-        return self._add("mesh", name, {"vertices": vertices, "faces": faces, **kw})
-
-    def add_slider(self, label, min, max, step, initial_value, **kw):
-        return self._add("slider", label, {"min": min, "max": max}, initial_value)
-
-    def add_checkbox(self, label, initial_value, **kw):
-        return self._add("checkbox", label, {}, initial_value)
-
-    def add_markdown(self, content, **kw):
-        return self._add("markdown", "markdown", {})
-
-
-class FakeServer:
-    def __init__(self):
-        self.log = []
-        self.scene = _Api(self.log)
-        self.gui = _Api(self.log)
 
 
 def _records(tmp_path, n=2):
@@ -117,13 +64,21 @@ def test_fake_matches_the_real_viser_api():
     used = {
         SceneApi.add_point_cloud: {"point_size"},
         SceneApi.add_mesh_simple: {"color", "opacity", "side"},
+        SceneApi.add_line_segments: {"points", "colors", "line_width"},
         SceneApi.set_up_direction: set(),
         GuiApi.add_slider: {"min", "max", "step", "initial_value"},
         GuiApi.add_checkbox: set(),
+        GuiApi.add_number: {"initial_value", "min", "max", "step"},
+        GuiApi.add_button: set(),
         GuiApi.add_markdown: set(),
+        viser.ViserServer.on_client_connect: set(),
+        viser.ViserServer.get_clients: set(),
+        viser.ClientHandle.atomic: set(),
     }
     for func, kwargs in used.items():
         assert kwargs <= set(inspect.signature(func).parameters), func.__name__
+    for attribute in ("position", "look_at", "up_direction", "fov", "near"):
+        assert isinstance(getattr(viser.CameraHandle, attribute), property), attribute
 
 
 def _parse(argv):
