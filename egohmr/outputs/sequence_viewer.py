@@ -33,6 +33,7 @@ from egohmr.outputs.palette import SCENE_RGB
 from egohmr.outputs.scene_export import PV_TO_GLTF, sample_node_name
 from egohmr.outputs.sequence_outputs import run_name_of
 from egohmr.outputs.viewer import add_camera_marker, add_samples, rgb_tuple
+from egohmr.safe_load import refuse_npz_objects
 
 __all__ = ["SequenceScene", "SequenceViewer", "load_sequence_scene", "pv_camera_pose"]
 
@@ -86,6 +87,7 @@ def load_sequence_scene(path: str | os.PathLike[str]) -> SequenceScene:
         ValueError: a field the viewer needs is missing (the message names the file and the field).
     """
     path = Path(path)
+    refuse_npz_objects(path, "sequence results file")
     with np.load(path, allow_pickle=False) as data:
         for key in REQUIRED_FIELDS:
             if key not in data:

@@ -97,3 +97,16 @@ def test_frame_record_refuses_object_members(tmp_path, payload: Payload, protoco
 def test_frame_record_without_objects_still_loads(tmp_path):
     path = _frame_record(tmp_path / "frame.npz", _npy_bytes(np.array("frame_1")))
     assert load_frame_record(path).name == "frame_1"
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: p.id)
+def test_sequence_results_refuse_object_members(tmp_path, payload: Payload):
+    from egohmr.outputs.sequence_viewer import load_sequence_scene
+
+    marker = tmp_path / "marker"
+    member = _object_member(pickle.dumps(payload.build(marker), PROTOCOLS[-1]), ())
+    path = _write_npz(tmp_path / "sequence_a_run01.npz", {"metadata_json": member})
+    with pytest.raises(UnsafeFileError) as info:
+        load_sequence_scene(path)
+    assert str(path) in str(info.value) and "'metadata_json.npy'" in str(info.value)
+    assert not marker.exists()
