@@ -142,6 +142,7 @@ def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"sampling noise factor on visible joints ({default.format('visible_noise_scale')})",
     )
+    add("--eta", type=float, default=None, help=f"DDIM eta, 0 deterministic ({default.format('eta')})")
     add("--mode", default=None, choices=("fast", "reference"), help=default.format("mode"))
     add("--batch-size", type=int, default=None, help=f"images per batch ({default.format('batch_size')})")
     add("--seed", type=int, default=None, help=default.format("seed"))
@@ -172,6 +173,7 @@ def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timestep
         "diffuse_fuse": args.fuse,
         "return_mode": args.return_mode,
         "visible_noise_scale": args.visible_noise_scale,
+        "eta": args.eta,
         "mode": args.mode,
         "batch_size": args.batch_size,
         "seed": args.seed,

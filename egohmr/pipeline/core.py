@@ -405,7 +405,7 @@ class EgoHMRPipeline:
         from egohmr.diffusion.schedulers import build_scheduler
         from egohmr.stage2.pipeline import predict_samples
 
-        scheduler = build_scheduler(self.stage2.cfg.schedule, settings.sampler, settings.spacing)
+        scheduler = build_scheduler(self.stage2.cfg.schedule, settings.sampler, settings.spacing, settings.eta)
         if self.stage1.cfg.image_size_px == CROP_SIZE_PX:
             crop = s1.crop
         else:

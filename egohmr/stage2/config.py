@@ -169,6 +169,8 @@ class Stage2TestConfig:
     """Sampler (official test: DDPM)."""
     spacing: str = ""
     """Respacing: ``""`` all T steps, ``ddim5``, or ``"K"`` for K evenly spread steps."""
+    eta: float = 0.0
+    """DDIM η (Song et al. 2021): 0 deterministic (official), 1 the DDPM posterior variance; ignored by ``ddpm``."""
     num_samples: int = 1
     """Samples per image (official default 1; the released results use 5)."""
     diffuse_fuse: bool = True
@@ -195,6 +197,8 @@ class Stage2TestConfig:
             raise ValueError(f"test.batch_size must be >= 1, got {self.batch_size}")
         if self.sampler not in ("ddpm", "ddim"):
             raise ValueError(f"test.sampler must be 'ddpm' or 'ddim', got {self.sampler!r}")
+        if self.eta < 0:
+            raise ValueError(f"test.eta must be >= 0, got {self.eta}")
         if not 0.0 <= self.visible_noise_scale <= 1.0:
             raise ValueError(f"test.visible_noise_scale must be in [0, 1], got {self.visible_noise_scale}")
 

@@ -131,9 +131,12 @@ def _record(loaded: LoadedStage, run: Stage2TestRun, settings: Stage2TestConfig)
         "num_samples": settings.num_samples,
         "sampler": settings.sampler,
         "steps": num_steps(settings, loaded.cfg.schedule.num_train_timesteps),
+        "spacing": settings.spacing,
+        "eta": settings.eta,
         "fuse": settings.diffuse_fuse,
         "guidance": settings.guidance.enabled,
         "guidance_weight": settings.guidance.weight,
+        "guidance_max_timestep": settings.guidance.max_timestep,
         "return_mode": settings.return_mode,
         "mode": settings.mode,
         "seed": settings.seed,
@@ -258,7 +261,7 @@ def _sample_my_chunks(
         from egohmr.body import load_body_model
 
         model.set_body_models(*(load_body_model(run.body, g) for g in ("neutral", "male", "female")))
-    scheduler = build_scheduler(loaded.cfg.schedule, settings.sampler, settings.spacing)
+    scheduler = build_scheduler(loaded.cfg.schedule, settings.sampler, settings.spacing, settings.eta)
     guidance = build_guidance(model, settings)
     for k, start, stop in chunks:
         path = Path(run.out_dir) / "chunks" / f"chunk_{k:05d}.pt"

@@ -56,6 +56,18 @@ def test_stage2_refuses_a_changed_checkpoint_and_overwrite_recomputes(setup, tmp
     assert not np.allclose(_stage2_poses(out), first)
 
 
+@pytest.mark.parametrize(
+    ("flags", "changed"), [(["--eta", "0.5"], r"parameter eta: 0.0 -> 0.5"), (["--steps", "4"], r"parameter spacing")]
+)
+def test_stage2_refuses_changed_sampling_settings(setup, tmp_path, flags, changed):  # noqa: F811
+    """Every sampling setting that changes the samples is part of the manifest, so a resumed run cannot mix them."""
+    tmp, common, _ = setup
+    out = tmp_path / "out"
+    assert _run(_stage2_argv(common, tmp / "model.pt", out)) == 0
+    with pytest.raises(StaleOutputError, match=changed):
+        _run(_stage2_argv(common, tmp / "model.pt", out) + flags)
+
+
 def test_stage2_refuses_changed_stage1_results(setup, tmp_path):  # noqa: F811
     tmp, common, _ = setup
     results = tmp_path / "stage1_results.pkl"
