@@ -7,7 +7,9 @@ small and the same for both; the real open-lowres body would add a little):
 * train: one `training_step` + backward + AdamW step (cached image features when the preset caches them);
 * test: `forward` with the preset's `num_test_samples`, image backbone included (no cache at test time);
 * shares: the backbone, the PointNet and the flow + head timed alone (forward + backward for training, forward for
-  testing); "other" is the rest (body model, losses, optimizer, context assembly).
+  testing); "other" is the rest (body model, losses, optimizer, context assembly);
+* floor: the PointNet's multiply-adds per image against the machine's measured matmul rate (a GEMM of the PointNet's
+  own shape), i.e. how close its forward pass is to the fastest this CPU can do in fp32.
 
 Not part of the test run::
 
@@ -62,6 +64,32 @@ def batch_for(cfg, batch_size: int, device: str, cached: bool) -> dict[str, torc
     else:
         b["img_feat"] = torch.rand(batch_size, cfg.model.img_feat_dim)
     return {k: v.to(device) for k, v in b.items()}
+
+
+def pointnet_gflop(num_points: int, hidden: int, num_blocks: int) -> float:
+    """Forward GFLOP of one cloud (2 per multiply-add): the lift, block 0 on 2H-wide input, the later blocks on their
+    per-point H-wide half (the pooled half is once per cloud, `ResnetBlockFC.forward_with_pooled`)."""
+    lift = 3 * 2 * hidden
+    first = 2 * hidden * hidden + hidden * hidden + 2 * hidden * hidden
+    later = 3 * hidden * hidden
+    return 2 * num_points * (lift + first + (num_blocks - 1) * later) / 1e9
+
+
+def matmul_gflops(rows: int, inner: int, cols: int, device: str, repeats: int) -> float:
+    """Measured fp32 GFLOP/s of a (rows x inner) @ (inner x cols) product."""
+    a, b = torch.randn(rows, inner, device=device), torch.randn(inner, cols, device=device)
+    return 2 * rows * inner * cols / 1e9 / median_s(lambda: a @ b, repeats)
+
+
+def print_floor(cfg, device: str, seconds: float, repeats: int) -> None:
+    enc = cfg.model
+    gflop = pointnet_gflop(enc.num_scene_points, enc.scene_hidden_dim, 4)
+    rate = matmul_gflops(enc.num_scene_points, enc.scene_hidden_dim, enc.scene_hidden_dim, device, repeats)
+    print(
+        f"{'':<9} {'':<22} {'':<5} {'':<13} floor pointnet {gflop:5.1f} GFLOP/image: {1000 * seconds:7.1f} ms = "
+        f"{gflop / seconds:6.1f} GFLOP/s, {100 * gflop / seconds / rate:3.0f}% of the measured matmul rate "
+        f"({rate:.0f} GFLOP/s; floor {1000 * gflop / rate:.1f} ms)"
+    )
 
 
 def bench(preset: str, device: str, batch_size: int, repeats: int) -> None:
@@ -135,6 +163,7 @@ def bench(preset: str, device: str, batch_size: int, repeats: int) -> None:
         f"{'':<9} {'':<22} {'':<5} {'':<13} test  {batch_size / t_test:7.2f} images/s  ({1000 * t_test:8.1f} ms/batch, "
         f"S={s_test}) | {shares(parts_test, t_test)}"
     )
+    print_floor(cfg, device, parts_test["pointnet"] / batch_size, repeats)
 
 
 def main() -> None:
