@@ -14,8 +14,9 @@ Steps for one image (docs/demo.md):
 
 1. crop: square box centred on the body box, side ``max(w, h) * 1.2`` (the official ``--add_bbox_scale``), warped
    to the models' crop size (224) and ImageNet-normalised;
-2. stage 1: scene points in front of the camera (``num_scene_points`` drawn at random) + crop -> the mode sample
-   (z = 0); its translation ``transl_pv`` places every stage-2 sample;
+2. stage 1: scene points in front of the camera (20,000 down-sampled as ``egohmr preprocess scene-s1`` does, then the
+   model's ``num_scene_points`` of them drawn as ``egohmr test stage1`` does) + crop -> the mode sample (z = 0); its
+   translation ``transl_pv`` places every stage-2 sample;
 3. stage-2 scene crop: the official test-time 2 x 2 x 2 m cube around ``transl_pv`` (random yaw about the vertical:
    the scene frame's y axis when ``world2pv`` is given, else the PV camera's -y), ``num_scene_points_file`` points;
 4. visibility: from OpenPose keypoints (official map, loosened as at test time), else the stage-1 mode joints that
@@ -23,6 +24,11 @@ Steps for one image (docs/demo.md):
 5. stage 2: batched sampling (`egohmr.stage2.pipeline.predict_samples`) as the settings say (by default fast, with
    diffuse_fuse and collision guidance);
 6. bodies: every sample posed with the stage-2 neutral body model at the stage-1 translation.
+
+Randomness: every draw (stage-1 points: repeats and subset; the cube's yaw and repeats; the stage-2 noise) comes from
+the frame's streams (`egohmr.preprocess.sampling`): with ``frame_key`` (the image file stem) those of
+``settings.seed`` and that key, the numbers ``egohmr preprocess`` and ``egohmr test stage2`` draw for the frame;
+else those of a seed drawn from ``generator``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,14 @@ from egohmr.constants import CROP_SIZE_PX
 from egohmr.geometry.frames import apply_transform
 from egohmr.pipeline import inputs as I
 from egohmr.pipeline.sampling import SamplingOverrides, demo_preset
+from egohmr.preprocess.sampling import (
+    SCENE_POINTS_PER_FRAME,
+    SCENE_S1,
+    SCENE_S2,
+    STAGE1_SUBSET,
+    frame_rng,
+    subset_indices,
+)
 from egohmr.stage2.config import Stage2TestConfig
 
 __all__ = ["EgoHMRPipeline", "EgoHMRResult", "load_scene_points"]
@@ -257,6 +271,7 @@ class EgoHMRPipeline:
         fuse: bool | None = None,
         guidance: bool | None = None,
         generator: torch.Generator | None = None,
+        frame_key: str | None = None,
     ) -> EgoHMRResult:
         """Predict S bodies for one image.
 
@@ -270,35 +285,40 @@ class EgoHMRPipeline:
             world2pv: optional (4, 4) world -> PV rigid transform.
             keypoints_op25: optional (25, 3) OpenPose BODY_25 (x px, y px, conf): visibility from confidences > 0.
             settings: stage-2 sampling settings; None: `default_settings` (demo preset: 5 samples, DDPM over all
-                steps, diffuse_fuse, guidance). ``settings.seed`` is not read: randomness comes from `generator`.
+                steps, diffuse_fuse, guidance). ``settings.seed`` seeds the frame's streams when `frame_key` is given.
             num_samples, sampler, steps, fuse, guidance: shorthands that override single fields of the settings
                 (S >= 1; "ddpm" or "ddim"; 1..T denoising steps; diffuse_fuse; collision guidance); None keeps them.
-            generator: CPU torch.Generator of every random draw (points, cube yaw, noise); None = fresh randomness.
+            generator: CPU torch.Generator whose draw seeds the streams when `frame_key` is None; None = fresh
+                randomness.
+            frame_key: the frame's key (its image file stem): every random draw comes from the frame's streams of
+                ``settings.seed`` and this key (module docstring); `generator` must then be None.
 
         Returns:
             `EgoHMRResult`.
 
         Raises:
             ValueError: wrong shapes, NaN, a box outside the image, implausible intrinsics, bad sampling settings, no
-                scene point in front of the camera or near the predicted body. FileNotFoundError: missing scene file.
+                scene point in front of the camera or near the predicted body, both `generator` and `frame_key`.
+            FileNotFoundError: missing scene file.
         """
         overrides = SamplingOverrides(
             num_samples=num_samples, sampler=sampler, steps=steps, fuse=fuse, guidance=guidance
         )
         sampling = self.sampling_settings(settings, overrides)
         inputs = self._check_inputs(image, intrinsics, bbox_px, scene, world2pv, keypoints_op25)
-        rng = np.random.default_rng(I.seed_from_generator(generator))
-        noise_gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(0, 2**62)))
+        if frame_key is not None and generator is not None:
+            raise ValueError("give a generator or a frame_key (with settings.seed), not both")
+        seed, key = (sampling.seed, frame_key) if frame_key is not None else (I.seed_from_generator(generator), "")
 
         seconds: dict[str, float] = {}
         tic = time.perf_counter()
-        s1 = self._run_stage1(inputs, rng)
+        s1 = self._run_stage1(inputs, seed, key)
         seconds["stage1"] = time.perf_counter() - tic
         tic = time.perf_counter()
-        scene_out = self._scene_crop(inputs, s1, rng)
+        scene_out = self._scene_crop(inputs, s1, seed, key)
         seconds["scene"] = time.perf_counter() - tic
         tic = time.perf_counter()
-        samples = self._run_stage2(inputs, s1, scene_out, sampling, noise_gen)
+        samples = self._run_stage2(inputs, s1, scene_out, sampling, seed, key)
         seconds["stage2"] = time.perf_counter() - tic
         tic = time.perf_counter()
         vertices, joints = self._pose_samples(samples, s1.transl_pv)
@@ -345,8 +365,9 @@ class EgoHMRPipeline:
             pts = apply_transform(T, pts)
         return _Inputs(img, intr, box, kp, pts, T)
 
-    def _run_stage1(self, inputs: _Inputs, rng: np.random.Generator) -> _Stage1Output:
-        """Crop and stage 1: the mode sample (z = 0) from the crop and the scene points in front of the camera."""
+    def _run_stage1(self, inputs: _Inputs, seed: int, key: str) -> _Stage1Output:
+        """Crop and stage 1: the mode sample (z = 0) from the crop and the scene points in front of the camera (drawn
+        from the frame's streams ``seed``, ``key``)."""
         fx, fy, cx, cy = inputs.intrinsics
         center, size = I.square_box(inputs.bbox_px)
         camera = {
@@ -359,7 +380,8 @@ class EgoHMRPipeline:
         }
         cfg = self.stage1.cfg
         crop = I.crop_image(inputs.image, center, size, cfg.image_size_px)
-        front = I.front_points(inputs.scene_pv, cfg.num_scene_points, rng)
+        front = I.front_points(inputs.scene_pv, SCENE_POINTS_PER_FRAME, frame_rng(seed, key, SCENE_S1))
+        front = front[subset_indices(len(front), cfg.num_scene_points, frame_rng(seed, key, STAGE1_SUBSET))]
         with torch.no_grad():
             batch = camera | {"img_crop": self._tensor(crop[None]), "scene_points_pv": self._tensor(front[None])}
             out = self.stage1(batch, num_samples=1)
@@ -370,10 +392,12 @@ class EgoHMRPipeline:
             raise ValueError(f"stage 1 predicted a non-finite translation {transl_np.tolist()}")
         return _Stage1Output(camera, crop, center, size, transl, body.joints[0].float().cpu().numpy())
 
-    def _scene_crop(self, inputs: _Inputs, s1: _Stage1Output, rng: np.random.Generator) -> _SceneOutput:
-        """The stage-2 cube around the stage-1 translation, and the joint visibility (keypoints, else the box)."""
+    def _scene_crop(self, inputs: _Inputs, s1: _Stage1Output, seed: int, key: str) -> _SceneOutput:
+        """The stage-2 cube around the stage-1 translation (drawn from the frame's stream ``seed``, ``key``), and the
+        joint visibility (keypoints, else the box)."""
         data = self.stage2.cfg.data
         transl = s1.transl_pv[0].double().cpu().numpy()
+        rng = frame_rng(seed, key, SCENE_S2)
         cube = I.stage2_cube(inputs.scene_pv, transl, data.num_scene_points_file, rng, world2pv=inputs.world2pv)
         if inputs.keypoints_op25 is not None:
             from egohmr.data.visibility import openpose_visibility_smpl24
@@ -399,11 +423,13 @@ class EgoHMRPipeline:
         s1: _Stage1Output,
         scene: _SceneOutput,
         settings: Stage2TestConfig,
-        generator: torch.Generator,
+        seed: int,
+        key: str,
     ):
-        """Stage-2 samples (`egohmr.stage2.pipeline.Stage2Samples`, B = 1) at the stage-1 translation."""
+        """Stage-2 samples (`egohmr.stage2.pipeline.Stage2Samples`, B = 1) at the stage-1 translation, with the noise
+        of the frame's stream (``seed``, ``key``)."""
         from egohmr.diffusion.schedulers import build_scheduler
-        from egohmr.stage2.pipeline import predict_samples
+        from egohmr.stage2.pipeline import draw_frame_noise, predict_samples
 
         scheduler = build_scheduler(self.stage2.cfg.schedule, settings.sampler, settings.spacing, settings.eta)
         if self.stage1.cfg.image_size_px == CROP_SIZE_PX:
@@ -423,7 +449,7 @@ class EgoHMRPipeline:
             scheduler,
             fuse=settings.diffuse_fuse,
             guidance=self._guidance_for(settings),
-            generator=generator,
+            noise=draw_frame_noise(seed, [key], settings.num_samples, scheduler, self.device),
             return_mode=settings.return_mode,
             mode=settings.mode,
             visible_noise_scale=settings.visible_noise_scale,

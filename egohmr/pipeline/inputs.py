@@ -3,7 +3,8 @@
 - `check_*`: wrong inputs raise ValueError naming the argument and the value.
 - `square_box`: the dataset's crop box from a body box (centre, side ``max(w, h) * 1.2``).
 - `crop_image`: the normalised (3, S, S) crop.
-- `front_points` / `stage2_cube`: scene points of stage 1 (in front of the camera) and the stage-2 cube.
+- `front_points` / `stage2_cube`: scene points of stage 1 (in front of the camera) and the stage-2 cube, drawn as
+  ``egohmr preprocess`` draws them.
 - `box_visibility`: joint visibility without keypoints.
 """
 
@@ -28,7 +29,6 @@ __all__ = [
     "check_world2pv",
     "crop_image",
     "front_points",
-    "sample_points",
     "seed_from_generator",
     "square_box",
     "stage2_cube",
@@ -150,26 +150,22 @@ def crop_image(image: np.ndarray, center_px: np.ndarray, size_px: float, crop_si
     return normalize_crop(warp_image(image, crop_to_src, crop_size_px))
 
 
-def sample_points(points: np.ndarray, num: int, rng: np.random.Generator) -> np.ndarray:
-    """`num` points drawn at random: without replacement when there are enough, else with replacement."""
-    n = points.shape[0]
-    idx = rng.choice(n, num, replace=False) if n >= num else rng.integers(0, n, size=num)
-    return points[np.sort(idx)]
-
-
 def front_points(points_pv: np.ndarray, num: int, rng: np.random.Generator) -> np.ndarray:
-    """Stage-1 scene input: points in front of the camera (z > 0), `num` of them drawn at random.
+    """Stage-1 scene input: the points in front of the camera (z > 0), down-sampled to `num` as ``egohmr preprocess
+    scene-s1`` does (`egohmr.preprocess.sampling.front_downsample`: every k-th point in order; drawn with replacement
+    from `rng` when fewer than `num` are in front).
 
     Raises:
         ValueError: no point in front of the camera.
     """
-    front = points_pv[points_pv[:, 2] > 0]
-    if front.shape[0] == 0:
+    from egohmr.preprocess.sampling import front_downsample
+
+    if not np.any(points_pv[:, 2] > 0):
         raise ValueError(
             f"scene: none of the {points_pv.shape[0]} points is in front of the camera (z > 0 in the PV frame); "
             "is the scene in the PV camera frame (OpenCV axes), or is world2pv missing?"
         )
-    return sample_points(front, num, rng)
+    return front_downsample(points_pv, points_pv[:, 2], num, "scene", allow_replacement=True, rng=rng)
 
 
 def stage2_cube(

@@ -7,8 +7,10 @@ PV frame of every frame and in the recording's scene frame.
     seq = run_sequence(pipe, rec, settings, seed=0, progress=lambda done, total, name: ...)
     seq.arrays()["vertices_scene"]  # (N, S, V, 3) metres, scene frame
 
-Every frame samples with its own ``torch.Generator`` seeded with ``seed``: a frame's prediction does not depend on
-which frames precede it, and equals a single `EgoHMRPipeline` call with the same inputs and seed.
+Every random draw of a frame comes from the frame's streams of ``seed`` and its name (the image file stem;
+`EgoHMRPipeline` ``frame_key``): a frame's prediction does not depend on which frames precede it, equals a single
+`EgoHMRPipeline` call with the same inputs, seed and key, and, for a recording exported from an EgoBody-format dataset,
+matches ``egohmr test stage1`` + ``test stage2`` on the original (docs/infer.md).
 
 Scene frame: ``inverse(world2pv)`` of each frame maps its PV-frame results to the scene (y up, metres). Without
 poses the scene is taken to be in every frame's camera frame, so the "scene frame" results are the PV-frame ones and
@@ -21,12 +23,12 @@ and joints are shifted by the change, so its pose and shape are untouched and ot
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import torch
 
 from egohmr.data.images import read_rgb
 from egohmr.geometry.frames import apply_transform
@@ -162,7 +164,7 @@ def run_sequence(
     Args:
         pipe: the pipeline. recording: checked inputs (`egohmr.recordings.load_recording`).
         settings: sampling settings (e.g. ``pipe.sampling_settings(overrides=...)``).
-        seed: seed of every frame's generator.
+        seed: seed of every frame's random streams (replaces ``settings.seed``).
         smooth: apply `smooth_mode_translation`.
         progress: called after each frame with (done, total, frame name).
         on_frame: called after each frame with (frame, its (H, W, 3) uint8 image, its result), e.g. to write outputs.
@@ -172,6 +174,7 @@ def run_sequence(
     """
     results = []
     total = len(recording.frames)
+    settings = dataclasses.replace(settings, seed=seed)
     for i, frame in enumerate(recording.frames):
         image = _load_rgb(frame)
         result = pipe(
@@ -182,7 +185,7 @@ def run_sequence(
             world2pv=frame.world2pv,
             keypoints_op25=frame.keypoints_op25,
             settings=settings,
-            generator=torch.Generator().manual_seed(seed),
+            frame_key=frame.name,
         )
         results.append(result)
         if on_frame is not None:

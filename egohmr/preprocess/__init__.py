@@ -8,7 +8,8 @@
 Shared rules: outputs are written atomically (temporary file in the same folder, then ``os.replace``), finished
 outputs are skipped (resumable) only for the same inputs and parameters (``inputs``: the digests stored in the
 ``egohmr.jobs`` manifest of the output folder), work is spread over a process pool, and every random draw comes from
-a generator derived from ``(seed, frame key)`` so results do not depend on the number of workers or on the order of
+a generator derived from ``(seed, image file stem, stream)`` (``sampling``; the same streams as ``egohmr infer``
+and ``egohmr test stage2``) so results do not depend on the number of workers or on the order of
 work.
 """
 

@@ -8,8 +8,10 @@ in the recording's master-Kinect frame; every frame maps to the most recent save
 Differences: a new saved frame also starts at every recording change (the points are stored in the master-Kinect
 frame of their own recording, so reusing them for another recording of the same scene would put them in the wrong
 frame); keys are the last five ``imgname`` components (``scene_points.s1_key``) instead of ``split('/')[4:]`` of an
-absolute path; the work is parallel and resumable (one part file per saved frame under ``.parts_s1_<split>``, merged
-into the two pickles at the end) for the same inputs and parameters only (``egohmr.jobs`` manifest).
+absolute path; the replacement draws (``--allow-replacement``) of a frame come from its ``scene-s1`` stream
+(`egohmr.preprocess.sampling`), keyed by the image file stem as in ``egohmr infer``; the work is parallel and
+resumable (one part file per saved frame under ``.parts_s1_<split>``, merged into the two pickles at the end) for the
+same inputs and parameters only (``egohmr.jobs`` manifest).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from egohmr.geometry.frames import apply_transform
 from egohmr.jobs import JobManifest, job_output_dir
 from egohmr.preprocess.inputs import scene_input_digests
 from egohmr.preprocess.pool import run_tasks
-from egohmr.preprocess.sampling import frame_rng, uniform_downsample
+from egohmr.preprocess.sampling import SCENE_S1, frame_key, frame_rng, front_downsample
 
 __all__ = ["SceneS1Options", "SceneS1Result", "crop_front_points", "plan_s1", "run_scene_s1"]
 
@@ -122,14 +124,13 @@ def crop_front_points(
         scene2kinect: (4, 4) scene -> master Kinect transform of the recording.
         num_points: output count.
         where: frame named in errors.
-        allow_replacement, rng: see ``uniform_downsample``.
+        allow_replacement, rng: see `egohmr.preprocess.sampling.uniform_downsample`.
 
     Returns:
         (num_points, 3) float64, master-Kinect frame.
     """
     z = verts_scene @ scene2pv[2, :3] + scene2pv[2, 3]  # (V,) depth in the PV camera
-    front = verts_scene[z > 0]
-    chosen = uniform_downsample(front, num_points, where, allow_replacement, rng)
+    chosen = front_downsample(verts_scene, z, num_points, where, allow_replacement, rng)
     return apply_transform(scene2kinect, chosen)
 
 
@@ -148,9 +149,8 @@ def _s1_task(task: tuple) -> int:
     mesh_path, frames, num_points, seed, allow_replacement = task
     verts = _scene_vertices(mesh_path)
     for key, scene2pv, scene2kinect, part in frames:
-        pts = crop_front_points(
-            verts, scene2pv, scene2kinect, num_points, f"frame {key}", allow_replacement, frame_rng(seed, key)
-        )
+        rng = frame_rng(seed, frame_key(key), SCENE_S1)
+        pts = crop_front_points(verts, scene2pv, scene2kinect, num_points, f"frame {key}", allow_replacement, rng)
         atomic_save_npy(part, pts)
     return len(frames)
 

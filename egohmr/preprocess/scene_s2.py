@@ -13,9 +13,10 @@ coordinates (y up):
   scene coordinates (the official "rotate back" returns them to their original coordinates) as
   ``<out_root>/<split>/<recording>/<holo_time>/<timestamp>_frame_XXXXX.npy``, (20000, 3) float64.
 
-Ours is reproducible and resumable: the draws of a frame come from ``frame_rng(seed, frame key)``; vertices far from
-the centre are discarded before the rotation (same result, less work); finished cubes are reused only for the same
-inputs and parameters (``egohmr.jobs`` manifest of the split folder).
+Ours is reproducible and resumable: the draws of a frame come from its ``scene-s2`` stream ``frame_rng(seed, image
+file stem, "scene-s2")`` (`egohmr.preprocess.sampling`; ``egohmr infer`` crops its cube from the same stream);
+vertices far from the centre are discarded before the rotation (same result, less work); finished cubes are reused
+only for the same inputs and parameters (``egohmr.jobs`` manifest of the split folder).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from egohmr.geometry.frames import apply_transform
 from egohmr.jobs import JobManifest, job_output_dir, optional_digest
 from egohmr.preprocess.inputs import scene_input_digests
 from egohmr.preprocess.pool import run_tasks
-from egohmr.preprocess.sampling import frame_rng, uniform_downsample
+from egohmr.preprocess.sampling import SCENE_S2, frame_key, frame_rng, uniform_downsample
 
 __all__ = ["SceneS2Options", "SceneS2Result", "crop_cube", "run_scene_s2"]
 
@@ -190,7 +191,7 @@ def _s2_task(task: tuple) -> int:
                     body[j] = v
     for j, f in enumerate(frames):
         pv2scene = f["pv2scene"]
-        rng = frame_rng(opt.seed, f["key"])
+        rng = frame_rng(opt.seed, frame_key(f["key"]), SCENE_S2)
         if opt.mode == "train":
             body_scene = apply_transform(pv2scene, body[j])
             center = body_scene.mean(axis=0)

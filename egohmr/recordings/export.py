@@ -7,11 +7,17 @@ Written under ``out``::
     openpose/<frame>_keypoints.json         OpenPose BODY_25 from ``valid_keypoints`` (undetected joints 0, 0, 0)
     keypoints_coco17.json                   COCO dataset (images + annotations), visibility flags 2 / 0
     keypoints_coco_wholebody.json           COCO-WholeBody results list (file_name, 133 keypoints, confidences)
+    boxes.json                              {frame: [x1, y1, x2, y2]}: the annotation's box (``center`` +- ``scale``
+                                            * 200 / 2), the box ``egohmr test`` crops
     room.obj                                the scene mesh (scene frame, metres)
     intrinsics.json                         {"width", "height", "frames": {frame: {fx, fy, cx, cy}}}
     poses.json                              {"axes": "opencv", "camera_to_scene": {frame: 4x4}}
 
 Undetected joints (confidence 0) are written as 0, 0, 0 in every format.
+
+The keypoints' box (what ``infer --keypoints`` crops without ``--bbox``) has the annotation's centre and side up to
+the float32 rounding of ``center``/``scale`` (about 1e-5 px); ``--bbox boxes.json`` gives infer the annotation's box
+itself, so its crop equals ``egohmr test``'s bit for bit.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from egohmr.constants import BBOX_SCALE_UNIT_PX
 from egohmr.data import egobody_format as fmt
 from egohmr.recordings.frames import image_size
 from egohmr.recordings.keypoint_maps import op25_to_coco
@@ -42,6 +49,7 @@ class ExportedRecording:
     openpose_dir: Path
     coco17_json: Path
     coco_wholebody_json: Path
+    boxes_json: Path
     scene_obj: Path
     intrinsics_json: Path
     poses_json: Path
@@ -96,7 +104,7 @@ def export_egobody_recording(root: str | Path, out: str | Path, recording: str |
     shutil.copyfile(fmt.scene_mesh_path(root, scene), out / "room.obj")
     width, height = image_size(root / ann["imgname"][0])
 
-    images, coco17, wholebody, cameras, cam2scene = [], [], [], {}, {}
+    images, coco17, wholebody, cameras, cam2scene, boxes = [], [], [], {}, {}, {}
     for i, imgname in enumerate(ann["imgname"]):
         src = root / imgname
         name = src.stem
@@ -117,6 +125,8 @@ def export_egobody_recording(root: str | Path, out: str | Path, recording: str |
             {"file_name": src.name, "category_id": 1, "keypoints": kp133.reshape(-1).tolist(), "score": 1.0}
         )
         cameras[name] = {k: float(ann[k][i]) for k in ("fx", "fy", "cx", "cy")}
+        (cx, cy), half = ann["center"][i].astype(np.float64), float(ann["scale"][i]) * BBOX_SCALE_UNIT_PX / 2
+        boxes[name] = [cx - half, cy - half, cx + half, cy + half]
         world2pv = transforms.world2pv[fmt.parse_imgname(imgname).timestamp]
         scene2pv = fmt.scene2pv(kinect2scene, transforms.kinect2holo, world2pv)
         cam2scene[name] = fmt.invert_rigid_np(scene2pv).tolist()
@@ -124,6 +134,7 @@ def export_egobody_recording(root: str | Path, out: str | Path, recording: str |
     categories = [{"id": 1, "name": "person"}]
     _write_json(out / "keypoints_coco17.json", {"images": images, "annotations": coco17, "categories": categories})
     _write_json(out / "keypoints_coco_wholebody.json", wholebody)
+    _write_json(out / "boxes.json", boxes)
     _write_json(out / "intrinsics.json", {"width": width, "height": height, "frames": cameras})
     _write_json(out / "poses.json", {"axes": "opencv", "camera_to_scene": cam2scene})
     return ExportedRecording(
@@ -132,6 +143,7 @@ def export_egobody_recording(root: str | Path, out: str | Path, recording: str |
         openpose_dir=openpose_dir,
         coco17_json=out / "keypoints_coco17.json",
         coco_wholebody_json=out / "keypoints_coco_wholebody.json",
+        boxes_json=out / "boxes.json",
         scene_obj=out / "room.obj",
         intrinsics_json=out / "intrinsics.json",
         poses_json=out / "poses.json",

@@ -226,8 +226,9 @@ def load_recording(
         scene_points = dataclasses.replace(scene_points, points_scene=turned)
         notes.append("scene z-up: scene and poses turned y-up (x, y, z) -> (x, z, -y)")
     if scene_points.kind == "mesh":
+        how = "sampled to" if scene_points.surface_sampled else "a scan (no edge over 5 cm): its"
         notes.append(
-            f"scene mesh {scene_points.path.name}: {scene_points.surface_area_m2:.1f} m^2 sampled to "
+            f"scene mesh {scene_points.path.name}: {scene_points.surface_area_m2:.1f} m^2, {how} "
             f"{len(scene_points.points_scene)} points ({scene_points.density_per_m2:.0f} per m^2)"
         )
     if world2pv is None:

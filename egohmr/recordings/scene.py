@@ -1,6 +1,12 @@
 """The scene of a recording as points: any mesh or point cloud that trimesh reads, or a (P, 3) .npy/.npz array.
 
-Meshes are sampled on their surface, area-weighted, at `SURFACE_DENSITY_PER_M2`, so a room made of a few big quads
+Scans (meshes with no edge longer than `SCAN_MAX_EDGE_M`, 5 cm: EgoBody's scene scans, `egohmr synth`'s rooms) are
+taken as their vertices, in file order (OBJ files read as ``egohmr preprocess`` reads them): the official scene
+preprocessing samples the vertices of EgoBody's scans, so stage 1 and the stage-2 cube see the same points in
+``egohmr infer`` as in ``egohmr test`` (the models were trained on such vertices), and the vertices of a mesh with
+edges this short cover its surface to within 5 cm.
+
+Other meshes are sampled on their surface, area-weighted, at `SURFACE_DENSITY_PER_M2`, so a room made of a few big quads
 gives as many points as a dense scan. Why that density: the stage-2 crop is a 2 m x 2 m square around the body (up to
 2 m above its lowest point, `egohmr.pipeline.inputs.stage2_cube`) and keeps 20,000 points (the official
 ``num_scene_points_file``), repeating points at random when fewer are inside. A bare floor gives 4 m^2 of that square:
@@ -22,6 +28,7 @@ import numpy as np
 __all__ = [
     "MAX_SCENE_DIAGONAL_M",
     "MAX_SCENE_POINTS",
+    "SCAN_MAX_EDGE_M",
     "SURFACE_DENSITY_PER_M2",
     "ScenePoints",
     "load_scene",
@@ -34,6 +41,10 @@ MAX_SCENE_POINTS = 5_000_000
 """Upper bound of sampled points (120 MB as float64); larger surfaces get a lower density."""
 MAX_SCENE_DIAGONAL_M = 100.0
 """A bounding-box diagonal above this is taken as a scene in millimetres (or centimetres) and refused."""
+SCAN_MAX_EDGE_M = 0.05
+"""A mesh with no edge longer than this (plus `EDGE_ROUNDING_M`) is a scan: its vertices are its points."""
+EDGE_ROUNDING_M = 1e-4
+"""Slack for coordinates written with few decimals (``egohmr synth`` writes micrometres)."""
 ARRAY_KEYS: tuple[str, ...] = ("points", "vertices")
 
 
@@ -44,9 +55,10 @@ class ScenePoints:
     Attributes:
         points_scene: (P, 3) float64, metres, scene frame.
         path: the scene file.
-        kind: "mesh" (surface-sampled) or "points" (taken as is).
+        kind: "mesh" (surface-sampled, or a scan's vertices) or "points" (taken as is).
         surface_area_m2: mesh surface area, None for point clouds.
-        density_per_m2: points per m^2 actually sampled, None for point clouds.
+        density_per_m2: points per m^2 of mesh surface, None for point clouds.
+        surface_sampled: True for a surface-sampled mesh, False for a scan's vertices and for point clouds.
     """
 
     points_scene: np.ndarray
@@ -54,6 +66,7 @@ class ScenePoints:
     kind: Literal["mesh", "points"]
     surface_area_m2: float | None
     density_per_m2: float | None
+    surface_sampled: bool = False
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, num_points: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,11 +147,12 @@ def load_scene(
     density_per_m2: float = SURFACE_DENSITY_PER_M2,
     max_points: int = MAX_SCENE_POINTS,
 ) -> ScenePoints:
-    """Scene points of a file (module docstring): meshes surface-sampled, point clouds as they are.
+    """Scene points of a file (module docstring): scans' vertices, other meshes surface-sampled, point clouds as
+    they are.
 
     Args:
         path: OBJ, PLY, GLB/GLTF, STL, OFF... (anything trimesh reads) or .npy/.npz with a (P, 3) array, metres.
-        rng: draws the surface samples.
+        rng: draws the surface samples (not used for scans and point clouds).
         density_per_m2: mesh sampling density.
         max_points: cap on sampled points (the density is lowered for larger surfaces).
 
@@ -165,6 +179,13 @@ def load_scene(
     area = float(0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum())
     if not area > 0:
         raise ValueError(f"scene: {path}: the mesh's {len(faces)} faces have zero total area")
+    longest_edge = float(np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=-1).max())
+    if longest_edge <= SCAN_MAX_EDGE_M + EDGE_ROUNDING_M:
+        if path.suffix.lower() == ".obj":
+            from egohmr.data.scene_points import read_obj_vertices
+
+            vertices = read_obj_vertices(path)  # file order, as the scene preprocessing reads them
+        return ScenePoints(vertices, path, "mesh", area, len(vertices) / area, surface_sampled=False)
     num = max(1, min(int(max_points), math.ceil(area * float(density_per_m2))))
     points = sample_surface(vertices, faces, num, rng)
-    return ScenePoints(points, path, "mesh", area, num / area)
+    return ScenePoints(points, path, "mesh", area, num / area, surface_sampled=True)

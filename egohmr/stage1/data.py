@@ -1,8 +1,9 @@
 """Stage-1 datasets: `EgoBodyDataset` samples with scene points subsampled.
 
 `Stage1Items` wraps an `EgoBodyDataset` (stage 1) and keeps `num_scene_points` of the stored scene points, drawn
-without replacement by a generator seeded with (seed, frame row) for evaluation, or (seed, epoch, frame row) for
-training, so every epoch sees another subset. Cached image features are added on top by
+without replacement (`egohmr.preprocess.sampling.subset_indices`) from the frame's ``stage1-subset`` stream of
+(seed, image file stem) for evaluation (the draw ``egohmr infer`` makes for the frame), or from (seed, epoch, frame row)
+for training, so every epoch sees another subset. Cached image features are added on top by
 `egohmr.data.feature_cache.CachedFeatureDataset`.
 """
 
@@ -16,6 +17,7 @@ from torch.utils.data import Dataset
 
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
 from egohmr.data.egobody_format import annotation_path
+from egohmr.preprocess.sampling import STAGE1_SUBSET, frame_key, frame_rng, subset_indices
 from egohmr.stage1.config import Stage1Config
 
 __all__ = ["Stage1Items", "check_stage1_inputs", "make_egobody_dataset"]
@@ -56,10 +58,11 @@ class Stage1Items(Dataset):
         sample = self.base[i]
         points = sample.get("scene_points_pv")
         if points is not None and points.shape[0] > self.num_scene_points:
-            row = int(sample["index"])
-            key = [self.seed, self.epoch, row] if self.vary_with_epoch else [self.seed, row]
-            rng = np.random.default_rng(key)
-            keep = np.sort(rng.choice(points.shape[0], self.num_scene_points, replace=False))
+            if self.vary_with_epoch:
+                rng = np.random.default_rng([self.seed, self.epoch, int(sample["index"])])
+            else:
+                rng = frame_rng(self.seed, frame_key(self.base.imgnames[i]), STAGE1_SUBSET)
+            keep = subset_indices(points.shape[0], self.num_scene_points, rng)
             sample["scene_points_pv"] = points[torch.from_numpy(keep)]
         return sample
 

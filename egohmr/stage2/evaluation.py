@@ -5,13 +5,14 @@ the official ``best_model_mpjpe_vis.pt``) with the sampling settings `settings` 
 described by `run` (`Stage2TestRun`).
 
 Sharding and resume: the test frames are cut into chunks of ``run.chunk_size`` frames; chunk k belongs to rank
-k mod world size (torchrun's RANK / WORLD_SIZE) and is written atomically to ``OUT/chunks/chunk_<k>.pt`` with its own
-seed (``seed``, k), so the result does not depend on the number of processes. A killed run started again with the
-same settings and inputs skips finished chunks: the folder stores an `egohmr.jobs` manifest (the settings, digests of
-the checkpoint, annotations, stage-1 results and scene cubes) and refuses a run whose manifest differs, unless
-``overwrite``. When every chunk exists, rank 0 merges them into ``OUT/results.npz`` (ours),
-``OUT/results_seed_<seed>.pkl`` (official layout, collision/contact filled in by the evaluation) and
-``OUT/metrics.json`` / ``metrics.md``.
+k mod world size (torchrun's RANK / WORLD_SIZE) and is written atomically to ``OUT/chunks/chunk_<k>.pt``. The noise
+of every frame is drawn from its own stream (``seed`` and the image file stem,
+`egohmr.stage2.pipeline.draw_frame_noise`, the same as ``egohmr infer``), so the result depends neither on the number
+of processes nor on the chunk or batch sizes. A killed run started again with the same settings and inputs skips
+finished chunks: the folder stores an `egohmr.jobs` manifest (the settings, digests of the checkpoint, annotations,
+stage-1 results and scene cubes) and refuses a run whose manifest differs, unless ``overwrite``. When every chunk
+exists, rank 0 merges them into ``OUT/results.npz`` (ours), ``OUT/results_seed_<seed>.pkl`` (official layout,
+collision/contact filled in by the evaluation) and ``OUT/metrics.json`` / ``metrics.md``.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ from egohmr.evaluate.scene_cubes import SceneCubeSource
 from egohmr.evaluate.settings import EvalSettings
 from egohmr.files import atomic_torch_save
 from egohmr.jobs import JobManifest, file_digest, folder_digest, job_output_dir, optional_digest
+from egohmr.preprocess.sampling import frame_key
 from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
-from egohmr.stage2.pipeline import build_guidance, predict_samples
+from egohmr.stage2.pipeline import build_guidance, draw_frame_noise, predict_samples
 from egohmr.train.data import to_device
 from egohmr.train.distributed import resolve_device
 from egohmr.train.inference_checkpoint import LoadedStage
@@ -210,21 +212,27 @@ def _test_dataset(run: Stage2TestRun, loaded: LoadedStage) -> EgoBodyDataset:
 def _sample_chunk(
     model: EgoHMRModel,
     frames: Subset,
-    k: int,
     run: Stage2TestRun,
     settings: Stage2TestConfig,
     scheduler: DDPMScheduler | DDIMScheduler,
     guidance: CollisionGuidance | None,
     device: torch.device,
 ) -> dict[str, Any]:
-    """Samples of one chunk: betas, global orientation, body pose (float32, frame-major) and the sampling time."""
+    """Samples of one chunk: betas, global orientation, body pose (float32, frame-major) and the sampling time.
+
+    The noise of every frame comes from its own stream (`draw_frame_noise`: ``settings.seed`` and the image file
+    stem), as in ``egohmr infer``."""
     loader = DataLoader(frames, batch_size=settings.batch_size, num_workers=run.num_workers)
     parts: dict[str, list[torch.Tensor]] = {"betas": [], "go": [], "bp": []}
     seconds = 0.0
-    generator = torch.Generator(device=device).manual_seed(settings.seed * 1_000_003 + k)
+    keys = [frame_key(frames.dataset.imgnames[i]) for i in frames.indices]  # loader order
+    done = 0
     for batch in loader:
         batch = to_device(batch, device)
         tic = time.perf_counter()
+        batch_keys = keys[done : done + len(batch[TRANSLATION_FIELDS[run.translation][0]])]
+        done += len(batch_keys)
+        noise = draw_frame_noise(settings.seed, batch_keys, settings.num_samples, scheduler, device)
         samples = predict_samples(
             model,
             batch,
@@ -233,7 +241,7 @@ def _sample_chunk(
             scheduler,
             fuse=settings.diffuse_fuse,
             guidance=guidance,
-            generator=generator,
+            noise=noise,
             return_mode=settings.return_mode,
             mode=settings.mode,
             visible_noise_scale=settings.visible_noise_scale,
@@ -267,7 +275,7 @@ def _sample_my_chunks(
         path = Path(run.out_dir) / "chunks" / f"chunk_{k:05d}.pt"
         if k % world != rank or path.is_file():
             continue
-        data = _sample_chunk(model, Subset(dataset, range(start, stop)), k, run, settings, scheduler, guidance, device)
+        data = _sample_chunk(model, Subset(dataset, range(start, stop)), run, settings, scheduler, guidance, device)
         atomic_torch_save(data | {"rows": torch.arange(start, stop)}, path)
         logger.info("rank %d: chunk %d (frames %d-%d) in %.1f s", rank, k, start, stop - 1, data["seconds"])
 

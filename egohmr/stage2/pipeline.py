@@ -16,7 +16,7 @@ their results agree to float tolerance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,7 +30,7 @@ from egohmr.models.denoiser import DenoiserCondition
 from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
 
-__all__ = ["Stage2Samples", "build_guidance", "predict_samples"]
+__all__ = ["Stage2Samples", "build_guidance", "draw_frame_noise", "predict_samples"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,40 @@ class Stage2Samples:
     body_pose_rotmat: torch.Tensor
     betas: torch.Tensor
     x0: torch.Tensor
+
+
+def draw_frame_noise(
+    seed: int,
+    keys: Sequence[str],
+    num_samples: int,
+    scheduler: DDPMScheduler | DDIMScheduler,
+    device: torch.device | str = "cpu",
+    timesteps: list[int] | None = None,
+) -> SamplingNoise:
+    """The noise of a batch drawn image by image: image b's S rows come from its own CPU generator, seeded by its
+    ``stage2-noise`` stream (`egohmr.preprocess.sampling.frame_seed` of ``seed`` and ``keys[b]``), so an image's
+    samples depend neither on the batch, the chunk or the process it is sampled in, nor on the device.
+
+    Args:
+        seed: sampling seed (``Stage2TestConfig.seed``). keys: B frame keys (image file stems,
+            `egohmr.preprocess.sampling.frame_key`). num_samples: S. scheduler, timesteps: the step plan.
+        device: where the noise goes.
+
+    Returns:
+        `SamplingNoise` over the B·S rows (image-major), float32.
+    """
+    from egohmr.preprocess.sampling import STAGE2_NOISE, frame_seed
+
+    num_steps = len(step_plan(scheduler, timesteps))
+    per_image = [
+        draw_noise(
+            num_steps, (num_samples, POSE_6D_DIM), torch.Generator().manual_seed(frame_seed(seed, k, STAGE2_NOISE))
+        )
+        for k in keys
+    ]
+    x_init = torch.cat([n.x_init for n in per_image])
+    steps = torch.cat([n.steps for n in per_image], dim=1)
+    return SamplingNoise(x_init.to(device), steps.to(device))
 
 
 def build_guidance(model: EgoHMRModel, settings: Stage2TestConfig) -> CollisionGuidance | None:

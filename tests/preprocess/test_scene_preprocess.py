@@ -27,7 +27,7 @@ def test_uniform_downsample_and_errors():
     np.testing.assert_array_equal(uniform_downsample(pts, 4, "f"), pts[[0, 2, 4, 6]])
     with pytest.raises(ValueError, match="frame X: only 10 scene points, need 20"):
         uniform_downsample(pts, 20, "frame X")
-    out = uniform_downsample(pts, 20, "f", allow_replacement=True, rng=frame_rng(0, "f"))
+    out = uniform_downsample(pts, 20, "f", allow_replacement=True, rng=frame_rng(0, "f", "scene-s1"))
     assert out.shape == (20, 3)
 
 

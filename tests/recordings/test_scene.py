@@ -1,4 +1,4 @@
-"""Scene files -> points: surface sampling density and the refused files."""
+"""Scene files -> points: scans' vertices, surface sampling density and the refused files."""
 
 from __future__ import annotations
 
@@ -25,6 +25,20 @@ def test_big_quad_floor_gives_dense_points_near_any_person(tmp_path):
         near = pts[(np.abs(pts[:, 0] - x) <= CUBE_HALF_M) & (np.abs(pts[:, 2] - z) <= CUBE_HALF_M)]
         assert len(near) >= CUBE_POINTS  # the stage-2 crop needs no repeated point
         assert np.hypot(near[:, 0] - x, near[:, 2] - z).min() < 0.03
+
+
+def test_a_scan_is_its_vertices_in_file_order(tmp_path):
+    """A mesh with no edge over 5 cm (EgoBody's scans, synth's rooms) gives the vertices `egohmr preprocess` reads."""
+    from egohmr.data.scene_points import read_obj_vertices
+    from egohmr.synth.writer import tessellate
+
+    v, f, _ = tessellate(FLOOR_V * 0.1, FLOOR_F, None, max_edge_m=0.05)  # a 1 m x 1 m floor, 5 cm edges
+    path = write_obj(tmp_path / "scan.obj", v, f)
+    scene = load_scene(path, np.random.default_rng(0))
+    assert scene.kind == "mesh" and not scene.surface_sampled
+    np.testing.assert_array_equal(scene.points_scene, read_obj_vertices(path))
+    coarse = load_scene(write_obj(tmp_path / "coarse.obj", FLOOR_V * 0.1, FLOOR_F), np.random.default_rng(0))
+    assert coarse.surface_sampled and len(coarse.points_scene) == SURFACE_DENSITY_PER_M2
 
 
 def test_sampling_is_area_weighted_and_seeded():
