@@ -5,7 +5,9 @@ frame's image file stem (`frame_key`: ``<timestamp>_frame_XXXXX`` for EgoBody, t
 user formats gives the frame) and ``stream`` names what is drawn (`SCENE_S1`, `STAGE1_SUBSET`, `SCENE_S2`,
 `STAGE2_NOISE`). The same
 (seed, key, stream) gives the same numbers in ``egohmr preprocess``, ``egohmr test stage2`` and ``egohmr infer``,
-whatever the worker count, batch composition, chunking or the frames processed before.
+whatever the worker count, batch composition, chunking or the frames processed before. Every job whose output
+depends on these draws stores `RANDOM_STREAMS` in its manifest (`egohmr.jobs`), so outputs made with another scheme
+are never reused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 __all__ = [
+    "RANDOM_STREAMS",
     "SCENE_POINTS_PER_FRAME",
     "SCENE_S1",
     "SCENE_S2",
@@ -39,6 +42,9 @@ SCENE_S2 = "scene-s2"
 """Stream of the stage-2 cube: its yaw, the train-time shift, then the repeats."""
 STAGE2_NOISE = "stage2-noise"
 """Stream of the stage-2 diffusion noise (`egohmr.stage2.pipeline.draw_frame_noise`)."""
+
+RANDOM_STREAMS = "frame-stem-v1"
+"""Version of the per-frame random streams (key, stream names, draw order); change it whenever a draw changes."""
 
 
 def frame_key(image_name: str) -> str:

@@ -38,7 +38,7 @@ from egohmr.geometry.frames import apply_transform
 from egohmr.jobs import JobManifest, job_output_dir
 from egohmr.preprocess.inputs import scene_input_digests
 from egohmr.preprocess.pool import run_tasks
-from egohmr.preprocess.sampling import SCENE_S1, frame_key, frame_rng, front_downsample
+from egohmr.preprocess.sampling import RANDOM_STREAMS, SCENE_S1, frame_key, frame_rng, front_downsample
 
 __all__ = ["SceneS1Options", "SceneS1Result", "crop_front_points", "plan_s1", "run_scene_s1"]
 
@@ -200,6 +200,7 @@ def s1_manifest(opt: SceneS1Options, imgnames: list[str]) -> JobManifest:
         "every": opt.every,
         "seed": opt.seed,
         "allow_replacement": opt.allow_replacement,
+        "random_streams": RANDOM_STREAMS,
     }
     recordings = [ebf.parse_imgname(n).recording for n in imgnames]
     return JobManifest("scene-s1", params, scene_input_digests(opt.root, opt.split, recordings))

@@ -43,7 +43,7 @@ from egohmr.geometry.frames import apply_transform
 from egohmr.jobs import JobManifest, job_output_dir, optional_digest
 from egohmr.preprocess.inputs import scene_input_digests
 from egohmr.preprocess.pool import run_tasks
-from egohmr.preprocess.sampling import SCENE_S2, frame_key, frame_rng, uniform_downsample
+from egohmr.preprocess.sampling import RANDOM_STREAMS, SCENE_S2, frame_key, frame_rng, uniform_downsample
 
 __all__ = ["SceneS2Options", "SceneS2Result", "crop_cube", "run_scene_s2"]
 
@@ -259,6 +259,7 @@ def s2_manifest(opt: SceneS2Options, imgnames: list[str]) -> JobManifest:
         "max_shift_m": opt.max_shift_m,
         "seed": opt.seed,
         "allow_replacement": opt.allow_replacement,
+        "random_streams": RANDOM_STREAMS,
     }
     inputs = scene_input_digests(opt.root, opt.split, [ebf.parse_imgname(x).recording for x in imgnames])
     if opt.mode == "train":

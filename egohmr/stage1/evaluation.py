@@ -33,6 +33,7 @@ from egohmr.evaluate.results_io import PredictionResults, write_official_stage1,
 from egohmr.evaluate.settings import EvalSettings
 from egohmr.files import atomic_write_text
 from egohmr.jobs import JobManifest, file_digest, folder_digest, job_output_dir
+from egohmr.preprocess.sampling import RANDOM_STREAMS
 from egohmr.stage1.baseline import mean_prediction
 from egohmr.stage1.data import Stage1Items, check_stage1_inputs
 from egohmr.stage1.model import ProHMRScene
@@ -243,6 +244,7 @@ def stage1_test_manifest(loaded: LoadedStage, run: Stage1TestRun, num_samples: i
         "batch_size": run.batch_size,
         "seed": run.seed,
         "baseline": run.baseline,
+        "random_streams": RANDOM_STREAMS,
     }
     inputs = {
         "checkpoint": file_digest(loaded.path),

@@ -46,7 +46,7 @@ from egohmr.evaluate.scene_cubes import SceneCubeSource
 from egohmr.evaluate.settings import EvalSettings
 from egohmr.files import atomic_torch_save
 from egohmr.jobs import JobManifest, file_digest, folder_digest, job_output_dir, optional_digest
-from egohmr.preprocess.sampling import frame_key
+from egohmr.preprocess.sampling import RANDOM_STREAMS, frame_key
 from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
 from egohmr.stage2.pipeline import build_guidance, draw_frame_noise, predict_samples
@@ -147,6 +147,7 @@ def _record(loaded: LoadedStage, run: Stage2TestRun, settings: Stage2TestConfig)
         "scene_dir": str(run.scene_dir),
         "translation": run.translation,
         "visible_noise_scale": settings.visible_noise_scale,
+        "random_streams": RANDOM_STREAMS,
     }
 
 

@@ -68,6 +68,24 @@ def test_stage2_refuses_changed_sampling_settings(setup, tmp_path, flags, change
         _run(_stage2_argv(common, tmp / "model.pt", out) + flags)
 
 
+def test_stage2_refuses_outputs_of_an_older_random_stream_scheme(setup, tmp_path):  # noqa: F811
+    """Outputs written before the per-frame random streams changed (a manifest without, or with another, version)
+    are not resumed: the samples would mix two noise schemes."""
+    import json
+
+    from egohmr.jobs import MANIFEST_PREFIX
+
+    tmp, common, _ = setup
+    out = tmp_path / "out"
+    assert _run(_stage2_argv(common, tmp / "model.pt", out)) == 0
+    (manifest,) = out.glob(MANIFEST_PREFIX + "*.json")
+    data = json.loads(manifest.read_text())
+    del data["parameters"]["random_streams"]
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(StaleOutputError, match=r"parameter random_streams: '<absent>' -> 'frame-stem-v"):
+        _run(_stage2_argv(common, tmp / "model.pt", out))
+
+
 def test_stage2_refuses_changed_stage1_results(setup, tmp_path):  # noqa: F811
     tmp, common, _ = setup
     results = tmp_path / "stage1_results.pkl"
