@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.data import default_collate
@@ -124,31 +124,31 @@ class _LiveStorages(TorchDispatchMode):
 
     def __init__(self) -> None:
         super().__init__()
-        self.live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.live: dict[int, weakref.ref] = {}  # id of a storage -> weak reference whose callback frees it
         self.current = 0
         self.peak = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        inputs = {t.untyped_storage()._cdata for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+        inputs = {id(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
         for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.untyped_storage()._cdata not in inputs:  # views / in place: no new
+            if isinstance(t, torch.Tensor) and id(t.untyped_storage()) not in inputs:  # views, in place: no new memory
                 self._add(t.untyped_storage())
         return out
 
     def _add(self, storage: torch.UntypedStorage) -> None:
-        key = storage._cdata
-        if key in self.live and not self.live[key][0].expired():
+        key, nbytes = id(storage), storage.nbytes()
+        if key in self.live:
             return
-        self._drop_freed()
-        self.live[key] = (StorageWeakRef(storage), storage.nbytes())
-        self.current += storage.nbytes()
-        self.peak = max(self.peak, self.current)
 
-    def _drop_freed(self) -> None:
-        for key in [k for k, (ref, _) in self.live.items() if ref.expired()]:
-            self.current -= self.live.pop(key)[1]
+        def freed(_: weakref.ref) -> None:  # runs while the storage is deallocated, before its id can be reused
+            self.live.pop(key, None)
+            self.current -= nbytes
+
+        self.live[key] = weakref.ref(storage, freed)  # torch keeps one Python storage object per live storage
+        self.current += nbytes
+        self.peak = max(self.peak, self.current)
 
 
 @contextlib.contextmanager
