@@ -244,6 +244,24 @@ def _sample_chunk(
     return {key: torch.cat(value).float() for key, value in parts.items()} | {"seconds": seconds}
 
 
+def _images_per_batch(
+    model: EgoHMRModel,
+    frame: dict[str, Any],
+    run: Stage2TestRun,
+    settings: Stage2TestConfig,
+    scheduler: DDPMScheduler | DDIMScheduler,
+    guidance: CollisionGuidance | None,
+    device: torch.device,
+) -> int:
+    """``settings.batch_size``, or with ``settings.max_memory_gb`` the most images within the cap, measured on
+    ``frame`` (one dataset item; `egohmr.stage2.batching.memory_capped_batch`)."""
+    if settings.max_memory_gb is None:
+        return settings.batch_size
+    example = to_device(default_collate([frame]), device)
+    transl = example[TRANSLATION_FIELDS[run.translation][0]]
+    return memory_capped_batch(model, example, transl, settings, scheduler, guidance)
+
+
 def _sample_my_chunks(
     loaded: LoadedStage,
     run: Stage2TestRun,
@@ -266,12 +284,8 @@ def _sample_my_chunks(
     todo = [c for c in chunks if c[0] % world == rank and not (chunk_dir / f"chunk_{c[0]:05d}.pt").is_file()]
     if not todo:
         return
-    images = settings.batch_size
-    if settings.max_memory_gb is not None:
-        example = to_device(default_collate([dataset[todo[0][1]]]), device)
-        transl = example[TRANSLATION_FIELDS[run.translation][0]]
-        images = memory_capped_batch(model, example, transl, settings, scheduler, guidance)
-        logger.info("rank %d: %d images per batch within %.2f GiB", rank, images, settings.max_memory_gb)
+    images = _images_per_batch(model, dataset[todo[0][1]], run, settings, scheduler, guidance, device)
+    logger.info("rank %d: %d images per batch", rank, images)
     peak = RunPeak(device)
     peak.start()
     for k, start, stop in todo:
@@ -328,8 +342,8 @@ def _throughput(chunks: list[dict[str, Any]], started: float) -> dict[str, float
     processes: the rate of one process). ``images_per_second_end_to_end``: frames of the chunks sampled by this run
     (started at ``started``, time.time()) over the wall time from ``started`` to now (data set, model set-up,
     calibration and sampling on all processes, merge). ``peak_memory_gb``: the largest `RunPeak` of the processes
-    (GiB). ``images_per_batch``: the largest batch used (a batch never
-    spans two chunks).
+    (GiB). ``images_per_batch``: the largest batch used (a batch never spans two
+    chunks).
     """
     frames = sum(len(d["rows"]) for d in chunks)
     seconds = float(sum(d["seconds"] for d in chunks))
