@@ -145,6 +145,13 @@ def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
     add("--eta", type=float, default=None, help=f"DDIM eta, 0 deterministic ({default.format('eta')})")
     add("--mode", default=None, choices=("fast", "reference"), help=default.format("mode"))
     add("--batch-size", type=int, default=None, help=f"images per batch ({default.format('batch_size')})")
+    add(
+        "--max-memory-gb",
+        type=float,
+        default=None,
+        help="memory cap (GiB) that picks the images per batch instead of --batch-size: the most whose measured "
+        f"weights + sampling memory fit ({default.format('max_memory_gb')})",
+    )
     add("--seed", type=int, default=None, help=default.format("seed"))
     add("--chunk-size", type=int, default=64, help="frames per chunk file (resume granularity)")
     add("--workers", type=int, default=0, help="DataLoader workers")
@@ -176,6 +183,7 @@ def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timestep
         "eta": args.eta,
         "mode": args.mode,
         "batch_size": args.batch_size,
+        "max_memory_gb": args.max_memory_gb,
         "seed": args.seed,
     }
     settings = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
@@ -227,7 +235,12 @@ def run_stage2(args: argparse.Namespace) -> int:
         f"stage 2 [{settings.sampler}-{steps}{flags}, {settings.num_samples} samples, {result.num_frames} frames]: "
         f"MPJPE vis {m['mpjpe_vis_mm']:.1f} mm, best-of-{settings.num_samples} invis {m['min_mpjpe_invis_mm']:.1f} mm, "
         f"mean invis {m['mpjpe_invis_mm']:.1f} mm, APD {m.get('apd_joints_mm', float('nan')):.1f} mm, "
-        f"collision {m['collision_ratio']:.4f}, contact {m['contact_ratio']:.3f}, {m['seconds_per_image']:.2f} s/image"
+        f"collision {m['collision_ratio']:.4f}, contact {m['contact_ratio']:.3f}"
+    )
+    print(
+        f"speed: {m['images_per_second_sampling']:.2f} images/s sampling, {m['images_per_second_end_to_end']:.2f} "
+        f"images/s end to end ({m['seconds_per_image']:.2f} s/image), {m['images_per_batch']:.0f} images per batch, "
+        f"peak memory {m['peak_memory_gb']:.2f} GiB"
     )
     print(f"results and metrics written to {result.out_dir}")
     return 0

@@ -23,8 +23,8 @@ import torch
 __all__ = ["certainly_outside"]
 
 
-def _shell(vertices: torch.Tensor, origin: torch.Tensor, cell: float, shape: list[int]) -> torch.Tensor:
-    """(B, X, Y, Z) bool: cells holding a vertex, dilated by one cell (3 x 3 x 3).
+def _shell(vertices: torch.Tensor, origin: torch.Tensor, cell: torch.Tensor, shape: list[int]) -> torch.Tensor:
+    """(B, X, Y, Z) bool: cells holding a vertex, dilated by one cell (3 x 3 x 3); `cell`: (B, 1, 1) per body.
 
     Every point of a triangle lies within longest-edge / sqrt(3) of one of its corners, so with cells at least that
     large the dilated vertex cells contain the whole surface.
@@ -60,18 +60,20 @@ def certainly_outside(points: torch.Tensor, vertices: torch.Tensor, faces: torch
         points: (B, P, 3) float, metres, same frame as `vertices`.
         vertices: (B, V, 3) float, metres. Posed meshes.
         faces: (F, 3) long, on the device of `vertices`.
-        cell_size: metres. Grid cell; raised to the longest posed edge / sqrt(3) where that is larger (3.4 cm for
-            the open body, 14 cm for its low-resolution version).
+        cell_size: metres. Grid cell; raised, body by body, to its longest posed edge / sqrt(3) where that is
+            larger (3.4 cm for the open body, 14 cm for its low-resolution version).
 
     Returns:
-        (B, P) bool, not differentiable: True where the point is outside the body (winding number 0).
+        (B, P) bool, not differentiable: True where the point is outside the body (winding number 0). Each body's
+        answer depends on that body alone (its own cell and origin), not on the others in the batch.
     """
     vertices, points = vertices.detach(), points.detach()
     edges = vertices[:, faces] - vertices[:, faces.roll(1, dims=1)]  # (B, F, 3, 3)
-    cell = max(cell_size, math.sqrt(float(edges.square().sum(-1).amax()) / 3.0))
+    longest = edges.square().sum(-1).flatten(1).amax(dim=1).div(3.0).sqrt()  # (B,)
+    cell = longest.clamp(min=cell_size).view(-1, 1, 1)  # (B, 1, 1)
     origin = vertices.amin(dim=1, keepdim=True) - 2 * cell  # (B, 1, 3): room for the dilation
-    extent = (vertices.amax(dim=1, keepdim=True) - origin).amax(dim=(0, 1))  # (3,) largest body box in the batch
-    shape = [math.floor(float(e) / cell) + 3 for e in extent]  # room for the dilation on the high side
+    cells = ((vertices.amax(dim=1, keepdim=True) - origin) / cell).amax(dim=(0, 1))  # (3,) most cells in the batch
+    shape = [math.floor(float(c)) + 3 for c in cells]  # room for the dilation on the high side
     visible = _visible_from_border(_shell(vertices, origin, cell, shape))
     index = torch.floor((points - origin) / cell).long()  # (B, P, 3)
     bounds = torch.tensor(shape, device=points.device)

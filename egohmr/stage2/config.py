@@ -186,7 +186,10 @@ class Stage2TestConfig:
     mode: Literal["fast", "reference"] = "fast"
     """``fast``: features once per image, all samples batched; ``reference``: the official computation."""
     batch_size: int = 5
-    """Images per batch (official 5)."""
+    """Images per batch (official 5); replaced by the memory-capped batch when ``max_memory_gb`` is set."""
+    max_memory_gb: float | None = None
+    """Memory cap (GiB) that picks the images per batch instead of ``batch_size``: the most images whose measured
+    weights + sampling memory fit (`egohmr.stage2.batching`); None: ``batch_size``."""
     seed: int = 0
     """Sampling seed (official ``--seed 0``; the results file is ``results_seed_<seed>.pkl``)."""
 
@@ -195,6 +198,8 @@ class Stage2TestConfig:
             raise ValueError(f"test.num_samples must be >= 1, got {self.num_samples}")
         if self.batch_size < 1:
             raise ValueError(f"test.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_memory_gb is not None and not self.max_memory_gb > 0:
+            raise ValueError(f"test.max_memory_gb must be > 0 (GiB) or null, got {self.max_memory_gb}")
         if self.sampler not in ("ddpm", "ddim"):
             raise ValueError(f"test.sampler must be 'ddpm' or 'ddim', got {self.sampler!r}")
         if self.eta < 0:

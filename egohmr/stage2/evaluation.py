@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Subset, default_collate
 
 from egohmr.body.identity import body_model_id
 from egohmr.data.dataset import EgoBodyDataOptions, EgoBodyDataset
@@ -47,6 +47,7 @@ from egohmr.evaluate.settings import EvalSettings
 from egohmr.files import atomic_torch_save
 from egohmr.jobs import JobManifest, file_digest, folder_digest, job_output_dir, optional_digest
 from egohmr.preprocess.sampling import RANDOM_STREAMS, frame_key
+from egohmr.stage2.batching import GIB, RunPeak, memory_capped_batch
 from egohmr.stage2.config import Stage2TestConfig
 from egohmr.stage2.model import EgoHMRModel
 from egohmr.stage2.pipeline import build_guidance, draw_frame_noise, predict_samples
@@ -218,12 +219,13 @@ def _sample_chunk(
     scheduler: DDPMScheduler | DDIMScheduler,
     guidance: CollisionGuidance | None,
     device: torch.device,
+    images_per_batch: int,
 ) -> dict[str, Any]:
     """Samples of one chunk: betas, global orientation, body pose (float32, frame-major) and the sampling time.
 
     The noise of every frame comes from its own stream (`draw_frame_noise`: ``settings.seed`` and the image file
-    stem), as in ``egohmr infer``."""
-    loader = DataLoader(frames, batch_size=settings.batch_size, num_workers=run.num_workers)
+    stem), as in ``egohmr infer``, so the samples do not depend on ``images_per_batch``."""
+    loader = DataLoader(frames, batch_size=images_per_batch, num_workers=run.num_workers)
     parts: dict[str, list[torch.Tensor]] = {"betas": [], "go": [], "bp": []}
     seconds = 0.0
     keys = [frame_key(frames.dataset.imgnames[i]) for i in frames.indices]  # loader order
@@ -254,6 +256,24 @@ def _sample_chunk(
     return {key: torch.cat(value).float() for key, value in parts.items()} | {"seconds": seconds}
 
 
+def _images_per_batch(
+    model: EgoHMRModel,
+    frame: dict[str, Any],
+    run: Stage2TestRun,
+    settings: Stage2TestConfig,
+    scheduler: DDPMScheduler | DDIMScheduler,
+    guidance: CollisionGuidance | None,
+    device: torch.device,
+) -> int:
+    """``settings.batch_size``, or with ``settings.max_memory_gb`` the most images within the cap, measured on
+    ``frame`` (one dataset item; `egohmr.stage2.batching.memory_capped_batch`)."""
+    if settings.max_memory_gb is None:
+        return settings.batch_size
+    example = to_device(default_collate([frame]), device)
+    transl = example[TRANSLATION_FIELDS[run.translation][0]]
+    return memory_capped_batch(model, example, transl, settings, scheduler, guidance)
+
+
 def _sample_my_chunks(
     loaded: LoadedStage,
     run: Stage2TestRun,
@@ -272,12 +292,21 @@ def _sample_my_chunks(
         model.set_body_models(*(load_body_model(run.body, g) for g in ("neutral", "male", "female")))
     scheduler = build_scheduler(loaded.cfg.schedule, settings.sampler, settings.spacing, settings.eta)
     guidance = build_guidance(model, settings)
-    for k, start, stop in chunks:
-        path = Path(run.out_dir) / "chunks" / f"chunk_{k:05d}.pt"
-        if k % world != rank or path.is_file():
-            continue
-        data = _sample_chunk(model, Subset(dataset, range(start, stop)), run, settings, scheduler, guidance, device)
-        atomic_torch_save(data | {"rows": torch.arange(start, stop)}, path)
+    chunk_dir = Path(run.out_dir) / "chunks"
+    todo = [c for c in chunks if c[0] % world == rank and not (chunk_dir / f"chunk_{c[0]:05d}.pt").is_file()]
+    if not todo:
+        return
+    images = _images_per_batch(model, dataset[todo[0][1]], run, settings, scheduler, guidance, device)
+    logger.info("rank %d: %d images per batch", rank, images)
+    peak = RunPeak(device)
+    peak.start()
+    for k, start, stop in todo:
+        path = chunk_dir / f"chunk_{k:05d}.pt"
+        started = time.time()
+        frames = Subset(dataset, range(start, stop))
+        data = _sample_chunk(model, frames, run, settings, scheduler, guidance, device, images)
+        stats = {"started": started, "images_per_batch": min(images, stop - start), "peak_bytes": peak.bytes() or 0}
+        atomic_torch_save(data | stats | {"rows": torch.arange(start, stop)}, path)
         logger.info("rank %d: chunk %d (frames %d-%d) in %.1f s", rank, k, start, stop - 1, data["seconds"])
 
 
@@ -291,10 +320,16 @@ def _wait_for_all_ranks(world: int) -> None:
 
 
 def _merged_results(
-    run: Stage2TestRun, dataset: EgoBodyDataset, chunks: list[Chunk], record: dict[str, Any], body_source: str
-) -> tuple[PredictionResults, float]:
+    run: Stage2TestRun,
+    dataset: EgoBodyDataset,
+    chunks: list[Chunk],
+    record: dict[str, Any],
+    body_source: str,
+    started: float,
+) -> tuple[PredictionResults, dict[str, float]]:
     """All chunks as one `PredictionResults` (frame order; metadata: `record` and the body model the samples are
-    posed with, `body_model_id(body_source)`) and the total sampling time in seconds."""
+    posed with, `body_model_id(body_source)`) and the throughput figures of the run started at ``started``
+    (`_throughput`)."""
     chunk_dir = Path(run.out_dir) / "chunks"
     missing = [k for k, _, _ in chunks if not (chunk_dir / f"chunk_{k:05d}.pt").is_file()]
     if missing:
@@ -309,7 +344,31 @@ def _merged_results(
         metadata=record | {"body_model": body_model_id(body_source)},
         gt_transl_pv=dataset.transl_pv.astype(np.float32),
     )
-    return results, float(sum(d["seconds"] for d in data))
+    return results, _throughput(data, started)
+
+
+def _throughput(chunks: list[dict[str, Any]], started: float) -> dict[str, float]:
+    """Speed and memory of a test from its chunk files (NaN where no chunk has the figure).
+
+    ``seconds_per_image`` / ``images_per_second_sampling``: time inside `predict_samples`, summed over chunks (all
+    processes: the rate of one process). ``images_per_second_end_to_end``: frames of the chunks sampled by this run
+    (started at ``started``, time.time()) over the wall time from ``started`` to now (data set, model set-up,
+    calibration and sampling on all processes, merge). ``peak_memory_gb``: the largest `RunPeak` of the processes
+    (GiB). ``images_per_batch``: the largest batch used (a batch never spans two
+    chunks).
+    """
+    frames = sum(len(d["rows"]) for d in chunks)
+    seconds = float(sum(d["seconds"] for d in chunks))
+    fresh = sum(len(d["rows"]) for d in chunks if float(d.get("started", -np.inf)) >= started)
+    peaks = [float(d["peak_bytes"]) for d in chunks if d.get("peak_bytes", 0) > 0]
+    batches = [int(d["images_per_batch"]) for d in chunks if "images_per_batch" in d]
+    return {
+        "seconds_per_image": seconds / max(frames, 1),
+        "images_per_second_sampling": frames / seconds if seconds > 0 else float("nan"),
+        "images_per_second_end_to_end": fresh / (time.time() - started) if fresh else float("nan"),
+        "peak_memory_gb": max(peaks) / GIB if peaks else float("nan"),
+        "images_per_batch": float(max(batches)) if batches else float("nan"),
+    }
 
 
 def _evaluate_results(
@@ -317,7 +376,7 @@ def _evaluate_results(
     model: EgoHMRModel,
     run: Stage2TestRun,
     settings: Stage2TestConfig,
-    seconds: float,
+    throughput: dict[str, float],
     record: dict[str, Any],
 ) -> dict[str, float]:
     """Metrics of the merged results; writes results.npz, results_seed_<seed>.pkl, metrics.json and metrics.md."""
@@ -339,9 +398,10 @@ def _evaluate_results(
         results.stored_collision_ratio = output.stats.collision
         results.stored_contact_ratio = output.stats.contact
     write_official_stage2(out / f"results_seed_{settings.seed}.pkl", results)
-    metrics = dict(output.metrics)
-    metrics["seconds_per_image"] = seconds / max(results.num_frames, 1)
+    metrics = dict(output.metrics) | throughput
     info = record | {
+        "max_memory_gb": settings.max_memory_gb,
+        "peak_memory_counts": RunPeak(resolve_device(run.device, 0, setting="--device")).counts,  # type: ignore[arg-type]
         "metric_mode": run.metric_mode,
         "num_frames": results.num_frames,
         "results_file": str(out / "results.npz"),
@@ -373,6 +433,7 @@ def _sample_and_evaluate(
     rank: int,
     world: int,
 ) -> Stage2TestResult:
+    started = time.time()
     dataset = _test_dataset(run, loaded)
     n = len(dataset)
     chunks = [(k, s, min(s + run.chunk_size, n)) for k, s in enumerate(range(0, n, run.chunk_size))]
@@ -381,6 +442,6 @@ def _sample_and_evaluate(
     if rank != 0:
         return Stage2TestResult(Path(run.out_dir), None, n)
     body_source = run.body or loaded.cfg.model.body_source
-    results, seconds = _merged_results(run, dataset, chunks, record, body_source)
-    metrics = _evaluate_results(results, loaded.model, run, settings, seconds, record)
+    results, throughput = _merged_results(run, dataset, chunks, record, body_source, started)
+    metrics = _evaluate_results(results, loaded.model, run, settings, throughput, record)
     return Stage2TestResult(Path(run.out_dir), metrics, n)

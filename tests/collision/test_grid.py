@@ -49,3 +49,16 @@ def test_batch_of_bodies_of_different_size(posed_bodies):
     points = vertices[:2].mean(dim=1, keepdim=True).expand(2, 1, 3)  # each body's vertex centroid
     culled = certainly_outside(points, torch.cat([small, vertices[1:2]]), faces)
     assert culled.shape == (2, 1) and not culled.any()
+
+
+def test_a_bodys_cull_does_not_depend_on_the_other_bodies_in_the_batch(posed_bodies):
+    """Cells are sized body by body: a coarse body (long edges) in the batch leaves the other body's answer as it is
+    alone, so batched sampling gives every image the guidance it gets alone."""
+    vertices, faces = posed_bodies
+    rng = np.random.default_rng(1)
+    lo, hi = vertices[0].amin(dim=0), vertices[0].amax(dim=0)
+    points = torch.from_numpy(rng.uniform(size=(1, 5000, 3))) * (hi - lo + 0.2) + (lo - 0.1)
+    alone = certainly_outside(points, vertices[:1], faces)
+    coarse = vertices[1:2] * 4.0  # edges 4x longer: a 4x larger cell if it were shared
+    together = certainly_outside(torch.cat([points, points]), torch.cat([vertices[:1], coarse]), faces)
+    torch.testing.assert_close(together[0], alone[0], rtol=0, atol=0)

@@ -26,6 +26,13 @@ from tests.data.conftest import tiny_egobody  # noqa: F401  (session fixture)
 from tests.stage2.helpers import tiny_config, tiny_model
 
 NUM_TEST_FRAMES = 3
+THROUGHPUT_FIELDS = (
+    "images_per_second_sampling",
+    "images_per_second_end_to_end",
+    "peak_memory_gb",
+    "images_per_batch",
+    "seconds_per_image",
+)
 STAGE1_OFFSET_M = np.array([0.1, 0.0, -0.2])
 CUBE_POINTS = 200
 
@@ -85,6 +92,9 @@ def test_results_files_and_resume_from_finished_chunks(setup):
     assert json.loads(str(first["metadata_json"]))["body_model"] == body_model_id(common[common.index("--body") + 1])
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"mpjpe_vis_mm", "min_mpjpe_invis_mm", "collision_ratio", "seconds_per_image"} <= set(metrics["metrics"])
+    speed = {k: metrics["metrics"][k] for k in THROUGHPUT_FIELDS}
+    assert all(value is not None and value > 0 for value in speed.values()), speed
+    assert speed["images_per_batch"] == 1  # --batch-size 2, but a batch never spans two chunks of 1 frame
     assert f"results `{out / 'results.npz'}`" in (out / "metrics.md").read_text()
     with (out / "results_seed_0.pkl").open("rb") as fh:
         official = pickle.load(fh)
@@ -106,6 +116,33 @@ def test_other_settings_in_the_same_folder_are_refused(setup):
     assert _run(["test", "stage2", *common, "--out", str(out), "--no-collision"]) == 0
     with pytest.raises(ValueError, match="other settings"):
         _run(["test", "stage2", *common, "--out", str(out), "--no-collision", "--seed", "1"])
+
+
+def test_a_memory_cap_picks_the_batch_and_a_cap_below_one_image_is_refused(setup, capsys):
+    tmp, common, _ = setup
+    out = tmp / "capped"
+    argv = ["test", "stage2", *common, "--chunk-size", "3", "--no-collision", "--out", str(out)]
+    assert _run([*argv, "--max-memory-gb", "50"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["metrics"]["images_per_batch"] == NUM_TEST_FRAMES  # > --batch-size 2: the cap decides
+    assert "images/s sampling" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="test.max_memory_gb=1e-06 is below what one image needs"):
+        _run([*argv, "--max-memory-gb", "1e-6", "--overwrite"])
+
+
+def test_samples_do_not_depend_on_the_batch_or_the_chunks(setup):
+    """Every frame's noise comes from its own stream: 3 frames in one batch and chunk give each frame the samples it
+    gets alone (to float32 rounding of the batched matrix products)."""
+    tmp, common, _ = setup
+    runs = {}
+    for images in (1, 3):
+        out = tmp / f"batch{images}"
+        argv = ["test", "stage2", *common, "--chunk-size", str(images), "--batch-size", str(images)]
+        assert _run([*argv, "--no-collision", "--out", str(out)]) == 0
+        runs[images] = _results(out)
+    for key in ("pred_betas", "pred_global_orient_rotmat", "pred_body_pose_rotmat"):
+        np.testing.assert_allclose(runs[3][key], runs[1][key], atol=1e-5, err_msg=key)
+    assert not np.allclose(runs[1]["pred_body_pose_rotmat"][0], runs[1]["pred_body_pose_rotmat"][1], atol=1e-3)
 
 
 def test_gt_translation_places_and_conditions_the_bodies(setup):

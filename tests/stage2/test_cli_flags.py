@@ -66,6 +66,7 @@ CHECKPOINT_TEST = Stage2TestConfig(
     return_mode="final",
     mode="reference",
     batch_size=2,
+    max_memory_gb=2.0,
     seed=4,
 )
 """The `test` settings stored in the fake checkpoint: every field differs from the defaults."""
@@ -120,6 +121,7 @@ SAMPLING_FLAGS = [
     (["--eta", "1"], lambda s: s.eta == 1.0),
     (["--mode", "fast"], lambda s: s.mode == "fast"),
     (["--batch-size", "8"], lambda s: s.batch_size == 8),
+    (["--max-memory-gb", "3.5"], lambda s: (s.max_memory_gb, s.batch_size) == (3.5, 2)),
     (["--seed", "11"], lambda s: s.seed == 11),
 ]
 
@@ -154,3 +156,5 @@ def test_out_of_range_settings_are_refused(tested):
         run_command(["test", "stage2", *REQUIRED, "--num-samples", "0"])
     with pytest.raises(ValueError, match="--steps must be in 1..50"):
         run_command(["test", "stage2", *REQUIRED, "--steps", "51"])
+    with pytest.raises(ValueError, match="test.max_memory_gb must be > 0"):
+        run_command(["test", "stage2", *REQUIRED, "--max-memory-gb", "0"])
