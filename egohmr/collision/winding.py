@@ -140,7 +140,8 @@ def _pose_clusters(vertices: torch.Tensor, faces: torch.Tensor, clusters: FaceCl
     member_centre = group_leaf_data[..., :3]  # (B, G, M, 3)
     group_centre = member_centre.sum(-2) / group_weight.sum(-2)  # (B, G, 3)
     group_normal = group_leaf_data[..., 3:6].sum(-2)  # (B, G, 3)
-    group_radius = ((member_centre - group_centre.unsqueeze(-2)).norm(dim=-1) + group_leaf_data[..., 6]).amax(-1)
+    reach = (member_centre - group_centre.unsqueeze(-2)).norm(dim=-1) + group_leaf_data[..., 6]  # (B, G, M)
+    group_radius = (reach * clusters.group_mask).amax(-1)  # padding members sit at the origin: ignored
     group_leaf_data[..., 6] = torch.where(clusters.group_mask, group_leaf_data[..., 6], -1.0)
     return _PosedClusters(group_centre, group_normal, group_radius, group_leaf_data, leaf_corners)
 
