@@ -1,16 +1,16 @@
 """Benchmark: fast differentiable penetration score vs the exact winding-number test.
 
-For posed open bodies (rest, sitting, random poses) it measures
+For three point sets it prints the agreement of inside/outside with the exact test (libigl's winding number) and
+milliseconds per body, 20,000 points per body, for the fast score batched over bodies (forward, and forward +
+backward through the vertices) and for the exact test, and their ratio:
 
-* agreement of inside/outside with the exact test on points within 5 cm of the surface (inside and outside);
-* agreement on scene-like cubes: 20,000 points in a 2 x 2 x 2 m box around the body (a floor, a seat under the
-  pelvis and uniform clutter), or the stage-2 cubes of a dataset with `--cubes DIR` (.npy files, PV or any frame,
-  bodies placed at the cube centre);
-* the share of cube points the conservative grid cull leaves for the nearest-vertex search;
-* milliseconds per body for 20,000 points: the fast score batched over bodies (forward, and forward + backward
-  through the vertices) and the exact test; their ratio.
+* scene cubes around posed open bodies (rest, sitting, random poses): a floor, a slab through the pelvis and uniform
+  clutter in a 2 m box, or the stage-2 cubes of a dataset with `--cubes DIR` (.npy files, bodies at the cube centre);
+* a near-surface shell: points offset by up to 5 cm along the normal from the surface of the same bodies;
+* folded poses (`egohmr.collision.poses`: deep squat, crouch, arms crossed, knees to chest, hands on the belly, one
+  leg raised), near-surface shell: where the body intersects itself.
 
-Not part of the test run::
+It also prints the share of cube points the conservative grid cull leaves. Not part of the test run::
 
     python benchmarks/bm_collision.py [--body open|open-lowres|PATH] [--bodies 8] [--threads 2]
 """
@@ -27,6 +27,7 @@ import torch
 from egohmr.body import load_body_model
 from egohmr.collision import SurfacePenetration, inside_mask, signed_distance
 from egohmr.collision.grid import certainly_outside
+from egohmr.collision.poses import folded_bodies
 from egohmr.geometry import axis_angle_to_rotmat
 
 
@@ -80,6 +81,26 @@ def timed(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
+def exact_inside(points: np.ndarray, vertices: torch.Tensor, faces: np.ndarray) -> np.ndarray:
+    """(B, P) bool: the exact test, body by body."""
+    return np.stack([inside_mask(p, v, faces) for p, v in zip(points, vertices.numpy(), strict=True)])
+
+
+def report(name: str, points: np.ndarray, vertices: torch.Tensor, faces: np.ndarray, scorer, repeats: int) -> None:
+    """Print agreement with the exact test and ms per body (fast forward, fast + backward, exact) on one point set."""
+    pts = torch.from_numpy(points).float()
+    fast = (signed_distance(pts, vertices, scorer.index) < 0).numpy()
+    start = time.perf_counter()
+    exact = exact_inside(points, vertices, faces)
+    t_exact = (time.perf_counter() - start) / len(vertices)
+    t_fast = timed(lambda: scorer(pts, vertices), repeats) / len(vertices)
+    v_grad = vertices.clone().requires_grad_(True)
+    t_grad = timed(lambda: scorer(pts, v_grad).sum().backward(), repeats) / len(vertices)
+    print(f"{name:27s}: agreement {100 * (fast == exact).mean():7.3f}% (inside {100 * exact.mean():4.1f}%); ms/body: "
+          f"fast {1e3 * t_fast:6.1f}, fast+backward {1e3 * t_grad:6.1f}, exact {1e3 * t_exact:6.1f}; "
+          f"exact/fast+backward {t_exact / t_grad:5.1f}x")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--body", default="open")
@@ -95,36 +116,26 @@ def main() -> None:
     faces = body.faces.numpy()
     verts = posed_bodies(body, args.bodies, torch.Generator().manual_seed(0))
     scorer = SurfacePenetration(body.faces, body.num_vertices)
-    print(f"body {args.body}: V={body.num_vertices} F={len(faces)}; {args.bodies} bodies; {args.threads} threads")
+    print(f"body {args.body}: V={body.num_vertices} F={len(faces)}; {args.bodies} bodies; {args.threads} threads; "
+          f"{args.points} points per body")  # fmt: skip
 
-    near = np.stack([near_surface_points(v, faces, args.points, rng) for v in verts.numpy()])
     if args.cubes is not None:
         files = sorted(args.cubes.rglob("*.npy"))[: args.bodies]
         if not files:
             raise SystemExit(f"--cubes {args.cubes}: no .npy files")
         cubes = np.stack([np.load(f)[: args.points] - np.load(f)[: args.points].mean(0) for f in files])
-        verts, near = verts[: len(cubes)], near[: len(cubes)]
+        verts = verts[: len(cubes)]
     else:
         cubes = np.stack([scene_cube(v, args.points, rng) for v in verts.numpy()])
+    near = np.stack([near_surface_points(v, faces, args.points, rng) for v in verts.numpy()])
+    _, folded = folded_bodies(body)
+    folded_near = np.stack([near_surface_points(v, faces, args.points, rng) for v in folded.numpy()])
 
-    for name, points in (("within 5 cm of the surface", near), ("scene cube", cubes)):
-        pts = torch.from_numpy(points).float()
-        sd = signed_distance(pts, verts, scorer.index)
-        fast_inside = (sd < 0).numpy()
-        exact_inside = np.stack([inside_mask(p, v, faces) for p, v in zip(points, verts.numpy(), strict=True)])
-        agree = (fast_inside == exact_inside).mean()
-        print(f"{name:28s}: agreement {100 * agree:.3f}%  inside {exact_inside.mean():.3%} of points")
-
-    pts = torch.from_numpy(cubes).float()
-    kept = (~certainly_outside(pts, verts, body.faces)).float().mean()
-    print(f"grid cull keeps {100 * kept:.1f}% of the cube points for the nearest-vertex search")
-    t_fast = timed(lambda: scorer(pts, verts), args.repeats) / len(verts)
-    v_grad = verts.clone().requires_grad_(True)
-    t_grad = timed(lambda: scorer(pts, v_grad).sum().backward(), args.repeats) / len(verts)
-    t_exact = timed(lambda: [inside_mask(p, v, faces) for p, v in zip(cubes, verts.numpy(), strict=True)], 1)
-    t_exact /= len(verts)
-    print(f"ms per body, {args.points} cube points: fast {1e3 * t_fast:.1f}, fast+backward {1e3 * t_grad:.1f}, "
-          f"exact {1e3 * t_exact:.1f}; exact/fast = {t_exact / t_fast:.1f}x")  # fmt: skip
+    kept = (~certainly_outside(torch.from_numpy(cubes).float(), verts, body.faces)).float().mean()
+    print(f"grid cull keeps {100 * kept:.1f}% of the cube points")
+    report("scene cubes", cubes, verts, faces, scorer, args.repeats)
+    report("within 5 cm of the surface", near, verts, faces, scorer, args.repeats)
+    report("folded poses, within 5 cm", folded_near, folded, faces, scorer, args.repeats)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,18 @@ Design (see docs/collision.md). A query point needs only:
 
 1. the conservative grid cull of `egohmr.collision.grid` (a voxel shell of the surface and axis visibility):
    points it proves outside get signed distance +inf and no further work;
-2. for the rest (near the surface, or hidden from every axis direction), the nearest posed vertex (a k-d tree on
-   CPU, `cdist` + `topk` elsewhere) and the side of its pseudo-normal: points on the outer side farther than a
-   band (2 cm) are done (outside);
-3. for points on the inner side or within the band, the exact closest point on every triangle incident to the k
-   nearest vertices (vectorised Ericson regions);
-4. the sign from the angle-weighted pseudo-normals (Baerentzen & Aanaes 2005) interpolated at the closest point.
+2. for the rest (near the surface, or hidden from every axis direction), the sign: inside where the fast
+   generalised winding number (`egohmr.collision.winding`, two-level Barnes-Hut, exact near the point) exceeds 0.5;
+3. the nearest posed vertex (a k-d tree on CPU, `cdist` + `topk` elsewhere): outside points farther than a band
+   (2 cm) keep the distance to it;
+4. for inside points and points within the band, the exact closest point on every triangle incident to the k
+   nearest vertices (vectorised Ericson regions) gives the distance.
 
-For a closed mesh the closest point with its pseudo-normal gives the exact inside/outside answer; the only
-approximation is the candidate set. Everything is torch, batched over bodies, and differentiable with respect to
-the vertex positions (and so to pose and shape through skinning); the sign is piecewise constant and detached.
+The sign does not come from the normal at the closest point: where the body intersects itself (thighs folded into
+the belly) the closest surface belongs to the swallowed part and its normal points the wrong way, while the winding
+number stays right. Everything is torch, batched over bodies, and differentiable with respect to the vertex
+positions (and so to pose and shape through skinning) through the distance; the sign is piecewise constant and
+detached.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from egohmr.collision.grid import certainly_outside
+from egohmr.collision.winding import FaceClusters, build_face_clusters, fast_winding_numbers
 
 _EPS = 1e-12
 
@@ -34,19 +37,19 @@ class SurfaceIndex:
     Attributes:
         faces: (F, 3) long. Mesh triangles.
         vertex_faces: (V, D) long. Triangles incident to each vertex, padded by repeating the first one.
-        vertex_corners: (V, D) long. The vertex's corner (0, 1, 2) in each of those triangles; -1 for padding.
+        clusters: the triangles grouped for the fast winding number (`egohmr.collision.winding`).
     """
 
     faces: torch.Tensor
     vertex_faces: torch.Tensor
-    vertex_corners: torch.Tensor
+    clusters: FaceClusters
 
     def to(self, device: torch.device | str) -> SurfaceIndex:
-        return SurfaceIndex(self.faces.to(device), self.vertex_faces.to(device), self.vertex_corners.to(device))
+        return SurfaceIndex(self.faces.to(device), self.vertex_faces.to(device), self.clusters.to(device))
 
 
 def build_surface_index(faces: torch.Tensor, num_vertices: int) -> SurfaceIndex:
-    """Vertex -> incident-triangle table of a topology.
+    """Vertex -> incident-triangle table and winding-number clusters of a topology.
 
     Args:
         faces: (F, 3) int. Triangles.
@@ -55,9 +58,8 @@ def build_surface_index(faces: torch.Tensor, num_vertices: int) -> SurfaceIndex:
     faces = torch.as_tensor(faces).detach().to(torch.long).cpu()
     corner_vertex = faces.reshape(-1)  # (3F,)
     corner_face = torch.arange(len(faces)).repeat_interleave(3)  # (3F,)
-    corner_slot = torch.arange(3).repeat(len(faces))  # (3F,)
     order = torch.argsort(corner_vertex, stable=True)
-    corner_vertex, corner_face, corner_slot = corner_vertex[order], corner_face[order], corner_slot[order]
+    corner_vertex, corner_face = corner_vertex[order], corner_face[order]
     degree = torch.bincount(corner_vertex, minlength=num_vertices)  # (V,)
     start = torch.cumsum(degree, 0) - degree
     width = max(int(degree.max()), 1)
@@ -65,8 +67,8 @@ def build_surface_index(faces: torch.Tensor, num_vertices: int) -> SurfaceIndex:
     last = len(corner_face) - 1
     used = slot < degree.unsqueeze(1)  # (V, D)
     position = torch.where(used, start.unsqueeze(1) + slot, start.unsqueeze(1)).clamp(max=last)
-    vertex_corners = torch.where(used, corner_slot[position], torch.full_like(position, -1))
-    return SurfaceIndex(faces=faces, vertex_faces=corner_face[position], vertex_corners=vertex_corners)
+    clusters = build_face_clusters(faces)
+    return SurfaceIndex(faces=faces, vertex_faces=corner_face[position], clusters=clusters)
 
 
 class VertexSearch:
@@ -98,28 +100,6 @@ class VertexSearch:
             torch.cdist(q, self.vertices).topk(k, dim=-1, largest=False).indices for q in query.split(4096, dim=1)
         ]
         return torch.cat(chunks, dim=1)
-
-
-def pseudo_normals_at(vertices: torch.Tensor, index: SurfaceIndex, vertex_ids: torch.Tensor) -> torch.Tensor:
-    """Angle-weighted (pseudo-)normals of the vertices `vertex_ids` (B, ...) of meshes `vertices` (B, V, 3).
-
-    Only the triangles around the requested vertices are touched. Returns (B, ..., 3) unit vectors, not differentiable.
-    """
-    vertices = vertices.detach()
-    batch = torch.arange(len(vertices), device=vertices.device).view(-1, *([1] * (vertex_ids.ndim - 1)), 1)
-    tri = index.faces[index.vertex_faces[vertex_ids]]  # (B, ..., D, 3) vertex ids
-    corner = index.vertex_corners[vertex_ids]  # (B, ..., D), -1 for padding
-    slot = corner.clamp_min(0).unsqueeze(-1)
-    at = vertices[batch, torch.gather(tri, -1, slot).squeeze(-1)]  # (B, ..., D, 3) the vertex itself
-    nxt = vertices[batch, torch.gather(tri, -1, (slot + 1) % 3).squeeze(-1)]
-    prv = vertices[batch, torch.gather(tri, -1, (slot + 2) % 3).squeeze(-1)]
-    e1, e2 = nxt - at, prv - at
-    normal = torch.linalg.cross(e1, e2)  # counter-clockwise corners: outward
-    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(_EPS)
-    cos = (e1 * e2).sum(-1) / (e1.norm(dim=-1) * e2.norm(dim=-1)).clamp_min(_EPS)
-    angle = torch.acos(cos.clamp(-1.0, 1.0)) * (corner >= 0)  # padding weighs nothing
-    total = (normal * angle.unsqueeze(-1)).sum(-2)
-    return total / total.norm(dim=-1, keepdim=True).clamp_min(_EPS)
 
 
 def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -175,16 +155,16 @@ def _gather_points(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def _closest_on_candidates(
+def _closest_distance(
     query: torch.Tensor,
     vertices: torch.Tensor,
     index: SurfaceIndex,
     search: VertexSearch,
     k: int,
 ) -> torch.Tensor:
-    """Signed distance (B, W) of `query` (B, W, 3) to the meshes: exact over the triangles of its k nearest vertices.
+    """Distance (B, W) of `query` (B, W, 3) to the meshes: exact over the triangles of its k nearest vertices.
 
-    Differentiable w.r.t. `query` and `vertices`; the sign comes from the pseudo-normals at the winning triangle.
+    Differentiable w.r.t. `query` and `vertices` (through the winning triangle only).
     """
     num_bodies, width = query.shape[:2]
     batch = torch.arange(num_bodies, device=vertices.device)
@@ -202,10 +182,7 @@ def _closest_on_candidates(
     win = vertices[batch.view(-1, 1, 1), win_tri]  # (B, W, 3 corners, 3)
     win_bary = closest_point_barycentric(query, win[..., 0, :], win[..., 1, :], win[..., 2, :])  # (B, W, 3)
     closest = (win_bary.unsqueeze(-1) * win).sum(-2)  # (B, W, 3)
-    with torch.no_grad():
-        normal = (win_bary.unsqueeze(-1) * pseudo_normals_at(vertices, index, win_tri)).sum(-2)  # (B, W, 3)
-        sign = torch.where(((query - closest) * normal).sum(-1) < 0, -1.0, 1.0).to(vertices.dtype)
-    return sign * ((query - closest).square().sum(-1) + _EPS).sqrt()
+    return ((query - closest).square().sum(-1) + _EPS).sqrt()
 
 
 def signed_distance(
@@ -218,10 +195,10 @@ def signed_distance(
 ) -> torch.Tensor:
     """Signed distance of points to posed meshes, negative inside; +inf for points culled as certainly outside.
 
-    Three passes: `certainly_outside` (a voxel shell of the surface and axis visibility) culls points that cannot
-    be inside; every other point gets its nearest vertex and that vertex's pseudo-normal side; points on the inner
-    side or nearer than `exact_band` then get the exact closest point over the triangles of their
-    `num_nearest_vertices` nearest vertices. Farther outer points keep the distance to their nearest vertex.
+    `certainly_outside` (a voxel shell of the surface and axis visibility) culls points that cannot be inside;
+    every other point gets its side from the fast winding number and its nearest vertex; inside points and points
+    nearer than `exact_band` to that vertex then get the exact closest point over the triangles of their
+    `num_nearest_vertices` nearest vertices. Farther outside points keep the distance to their nearest vertex.
 
     Args:
         points: (B, P, 3) float, metres, same frame as `vertices`.
@@ -229,7 +206,7 @@ def signed_distance(
         index: SurfaceIndex of the topology.
         num_nearest_vertices: nearest vertices whose incident triangles are searched for the closest point.
         cell_size: metres. Cell of the culling grid (see `certainly_outside`).
-        exact_band: metres. Outer points nearer than this to their nearest vertex get the exact distance and sign.
+        exact_band: metres. Outside points nearer than this to their nearest vertex get the exact distance.
 
     Returns:
         (B, P) float, metres: differentiable w.r.t. `vertices` and `points`; +inf for culled points.
@@ -249,20 +226,19 @@ def signed_distance(
     query = _gather_points(points, order)  # (B, W, 3)
     batch = torch.arange(len(vertices), device=vertices.device).view(-1, 1)
     with torch.no_grad():
+        inside = valid & (fast_winding_numbers(query, vertices, index.faces, index.clusters) > 0.5)  # (B, W)
         search = VertexSearch(vertices)
         nearest = search(query, 1).to(vertices.device)[..., 0]  # (B, W)
-        offset = query.detach() - vertices.detach()[batch, nearest]  # (B, W, 3)
-        inner = (offset * pseudo_normals_at(vertices, index, nearest)).sum(-1) < 0
-        refine = valid & (inner | (offset.norm(dim=-1) < exact_band))  # (B, W)
+        near = (query.detach() - vertices.detach()[batch, nearest]).norm(dim=-1) < exact_band
+        refine = valid & (inside | near)  # (B, W)
     coarse = ((query - vertices[batch, nearest]).square().sum(-1) + _EPS).sqrt()  # (B, W), outer points only
-    sd = torch.where(valid, coarse, torch.full_like(coarse, float("inf")))
+    distance = torch.where(valid, coarse, torch.full_like(coarse, float("inf")))
     if refine.any():
         sub_order, sub_valid = _compact(refine)  # (B, R) ids into the W surviving points
-        exact = _closest_on_candidates(
-            _gather_points(query, sub_order), vertices, index, search, num_nearest_vertices
-        )  # (B, R)
-        current = torch.gather(sd, 1, sub_order)
-        sd = sd.scatter(1, sub_order, torch.where(sub_valid, exact, current))
+        exact = _closest_distance(_gather_points(query, sub_order), vertices, index, search, num_nearest_vertices)
+        current = torch.gather(distance, 1, sub_order)
+        distance = distance.scatter(1, sub_order, torch.where(sub_valid, exact, current))
+    sd = torch.where(inside, -distance, distance)
     return result.scatter(1, order, sd)
 
 

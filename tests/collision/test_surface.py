@@ -7,7 +7,7 @@ import torch
 import trimesh
 
 from egohmr.collision import SurfacePenetration, inside_mask, signed_distance
-from egohmr.collision.surface import build_surface_index, closest_point_barycentric, pseudo_normals_at
+from egohmr.collision.surface import build_surface_index, closest_point_barycentric
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +34,6 @@ def test_vertex_face_table_lists_every_incident_triangle(ellipsoid):
         assert set(index.vertex_faces[v].tolist()) == expected
 
 
-def test_pseudo_normals_at_requested_vertices_match_libigl_angle_weighted_normals(ellipsoid):
-    vertices, faces, mesh = ellipsoid
-    index = build_surface_index(faces, len(vertices))
-    ids = torch.tensor([[0, 5, 17, 400, 2561], [9, 9, 1000, 3, 42]])
-    both = torch.stack([vertices, vertices * 2.0])  # scaling keeps the normals
-    normals = pseudo_normals_at(both, index, ids)
-    weighting = igl.PER_VERTEX_NORMALS_WEIGHTING_TYPE_ANGLE
-    expected = igl.per_vertex_normals(np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64), weighting)
-    np.testing.assert_allclose(normals.numpy(), expected[ids.numpy()], atol=1e-12)
-
-
 def test_sign_and_distance_match_exact_test_near_the_surface(ellipsoid):
     vertices, faces, mesh = ellipsoid
     rng = np.random.default_rng(0)
@@ -57,10 +46,10 @@ def test_sign_and_distance_match_exact_test_near_the_surface(ellipsoid):
     assert ((sd < 0) == inside).mean() >= 0.999
     exact = igl.signed_distance(points, np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64))[0]
     assert not inside[np.isinf(sd)].any()  # culled points are outside
-    exact_pass = np.isfinite(sd) & ((sd < 0) | (np.abs(sd) < 0.02))  # inner side or within the 2 cm band
+    exact_pass = np.isfinite(sd) & ((sd < 0) | (np.abs(sd) < 0.02))  # inside or within the 2 cm band
     assert exact_pass.sum() > 1500
     np.testing.assert_allclose(np.abs(sd[exact_pass]), np.abs(exact[exact_pass]), atol=1e-6)
-    coarse = np.isfinite(sd) & ~exact_pass  # farther outer points: distance to the nearest vertex, an upper bound
+    coarse = np.isfinite(sd) & ~exact_pass  # farther outside points: distance to the nearest vertex, an upper bound
     assert (sd[coarse] >= exact[coarse] - 1e-9).all()
 
 
