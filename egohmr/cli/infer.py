@@ -122,6 +122,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--guidance", action=argparse.BooleanOptionalAction, default=None, help="collision guidance (default on)"
     )
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (default 0)")
+    parser.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=None,
+        help="--frames: stage 2 samples as many frames per call as fit this memory (default: the checkpoint's "
+        "test.batch_size frames per call, 5 in the presets)",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.set_defaults(func=run_infer)
@@ -211,6 +218,7 @@ def infer_settings(args: argparse.Namespace) -> InferSettings:
             fuse=args.fuse,
             guidance=args.guidance,
             seed=args.seed,
+            max_memory_gb=args.max_memory_gb,
         ),
     )
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -56,7 +57,7 @@ from egohmr.preprocess.sampling import (
 )
 from egohmr.stage2.config import Stage2TestConfig
 
-__all__ = ["EgoHMRPipeline", "EgoHMRResult", "load_scene_points"]
+__all__ = ["EgoHMRPipeline", "EgoHMRResult", "FrameInputs", "load_scene_points"]
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,38 @@ class _SceneOutput:
     visibility_source: str
 
 
+@dataclass(frozen=True)
+class FrameInputs:
+    """One image's inputs to `EgoHMRPipeline.predict_frames` (the arguments of `EgoHMRPipeline.__call__`).
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB. intrinsics: (fx, fy, cx, cy) px. bbox_px: (x1, y1, x2, y2) px.
+        scene: (P, 3) points or a scene file, metres: PV frame without `world2pv`, else the world frame.
+        key: the frame's key (its image file stem): every random draw comes from its streams of ``settings.seed``
+            (frames with equal keys get equal draws).
+        world2pv: optional (4, 4) world -> PV. keypoints_op25: optional (25, 3) OpenPose BODY_25.
+    """
+
+    image: np.ndarray
+    intrinsics: tuple[float, float, float, float]
+    bbox_px: tuple[float, float, float, float]
+    scene: np.ndarray | str | Path
+    key: str
+    world2pv: np.ndarray | None = None
+    keypoints_op25: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A frame up to stage 2: checked inputs, stage-1 output, stage-2 scene crop, its key and step times (s)."""
+
+    inputs: _Inputs
+    stage1: _Stage1Output
+    scene: _SceneOutput
+    key: str
+    seconds: dict[str, float]
+
+
 def _f32(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()
 
@@ -305,40 +338,53 @@ class EgoHMRPipeline:
             num_samples=num_samples, sampler=sampler, steps=steps, fuse=fuse, guidance=guidance
         )
         sampling = self.sampling_settings(settings, overrides)
-        inputs = self._check_inputs(image, intrinsics, bbox_px, scene, world2pv, keypoints_op25)
         if frame_key is not None and generator is not None:
             raise ValueError("give a generator or a frame_key (with settings.seed), not both")
         seed, key = (sampling.seed, frame_key) if frame_key is not None else (I.seed_from_generator(generator), "")
+        frame = FrameInputs(image, intrinsics, bbox_px, scene, key, world2pv, keypoints_op25)
+        return self._predict([frame], sampling, seed)[0]
 
-        seconds: dict[str, float] = {}
+    def predict_frames(
+        self, frames: Sequence[FrameInputs], settings: Stage2TestConfig | None = None
+    ) -> list[EgoHMRResult]:
+        """Predict S bodies for each of several images with one batched stage-2 call (the caller sizes the batch,
+        e.g. with `images_per_batch`). Frame b gets exactly what ``self(..., settings=settings, frame_key=key_b)``
+        gives it (its draws come from its own streams), to float rounding of the batched products.
+
+        Args:
+            frames: the images' inputs (`FrameInputs`), each with its key.
+            settings: stage-2 sampling settings (None: `default_settings`); ``settings.seed`` seeds every stream.
+
+        Returns:
+            One `EgoHMRResult` per frame, in order; ``seconds["stage2"]`` is the frame's share of the batch.
+
+        Raises:
+            ValueError / FileNotFoundError: as `__call__`.
+        """
+        if not frames:
+            return []
+        sampling = self.sampling_settings(settings)
+        return self._predict(frames, sampling, sampling.seed)
+
+    def images_per_batch(self, frame: FrameInputs, settings: Stage2TestConfig | None = None) -> int:
+        """Images per `predict_frames` call: ``settings.batch_size``, or with ``settings.max_memory_gb`` the most
+        images whose stage-2 sampling fits the cap, calibrated on `frame` (`egohmr.stage2.batching`)."""
+        sampling = self.sampling_settings(settings)
+        if sampling.max_memory_gb is None:
+            return sampling.batch_size
+        from egohmr.stage2.batching import memory_capped_batch
+
+        prepared = self._prepare(frame, sampling.seed)
+        batch, transl = self._stage2_batch([prepared])
+        scheduler = self._scheduler(sampling)
+        return memory_capped_batch(self.stage2, batch, transl, sampling, scheduler, self._guidance_for(sampling))
+
+    def _predict(self, frames: Sequence[FrameInputs], sampling: Stage2TestConfig, seed: int) -> list[EgoHMRResult]:
+        prepared = [self._prepare(frame, seed) for frame in frames]
         tic = time.perf_counter()
-        s1 = self._run_stage1(inputs, seed, key)
-        seconds["stage1"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        scene_out = self._scene_crop(inputs, s1, seed, key)
-        seconds["scene"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        samples = self._run_stage2(inputs, s1, scene_out, sampling, seed, key)
-        seconds["stage2"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        vertices, joints = self._pose_samples(samples, s1.transl_pv)
-        seconds["bodies"] = time.perf_counter() - tic
-        return EgoHMRResult(
-            betas=_f32(samples.betas[0]),
-            global_orient_rotmat_pv=_f32(samples.global_orient_rotmat[0]),
-            body_pose_rotmat=_f32(samples.body_pose_rotmat[0]),
-            transl_pv=_f32(s1.transl_pv[0]),
-            vertices_pv=vertices,
-            joints_pv=joints,
-            faces=self.faces.astype(np.int64),
-            scene_points_pv=scene_out.cube_pv.astype(np.float32),
-            visibility=np.asarray(scene_out.visibility, dtype=bool),
-            visibility_source=scene_out.visibility_source,
-            bbox_center_px=s1.bbox_center_px,
-            bbox_size_px=float(s1.bbox_size_px),
-            stage1_joints_pv=s1.joints_pv.astype(np.float32),
-            seconds=seconds,
-        )
+        samples = self._run_stage2(prepared, sampling, seed)
+        stage2_share = (time.perf_counter() - tic) / len(prepared)
+        return [self._result(p, samples, b, stage2_share) for b, p in enumerate(prepared)]
 
     # ------------------------------------------------------------------------------------------------ steps
     def _tensor(self, value: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -364,6 +410,20 @@ class EgoHMRPipeline:
         if T is not None:
             pts = apply_transform(T, pts)
         return _Inputs(img, intr, box, kp, pts, T)
+
+    def _prepare(self, frame: FrameInputs, seed: int) -> _Prepared:
+        """Check a frame's inputs, run stage 1 and crop the stage-2 scene (draws from the streams ``seed``, key)."""
+        seconds: dict[str, float] = {}
+        inputs = self._check_inputs(
+            frame.image, frame.intrinsics, frame.bbox_px, frame.scene, frame.world2pv, frame.keypoints_op25
+        )
+        tic = time.perf_counter()
+        s1 = self._run_stage1(inputs, seed, frame.key)
+        seconds["stage1"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        scene = self._scene_crop(inputs, s1, seed, frame.key)
+        seconds["scene"] = time.perf_counter() - tic
+        return _Prepared(inputs, s1, scene, frame.key, seconds)
 
     def _run_stage1(self, inputs: _Inputs, seed: int, key: str) -> _Stage1Output:
         """Crop and stage 1: the mode sample (z = 0) from the crop and the scene points in front of the camera (drawn
@@ -417,49 +477,80 @@ class EgoHMRPipeline:
             self._guidance[settings.guidance] = build_guidance(self.stage2, settings)
         return self._guidance[settings.guidance]
 
-    def _run_stage2(
-        self,
-        inputs: _Inputs,
-        s1: _Stage1Output,
-        scene: _SceneOutput,
-        settings: Stage2TestConfig,
-        seed: int,
-        key: str,
-    ):
-        """Stage-2 samples (`egohmr.stage2.pipeline.Stage2Samples`, B = 1) at the stage-1 translation, with the noise
-        of the frame's stream (``seed``, ``key``)."""
+    def _scheduler(self, settings: Stage2TestConfig):
         from egohmr.diffusion.schedulers import build_scheduler
+
+        return build_scheduler(self.stage2.cfg.schedule, settings.sampler, settings.spacing, settings.eta)
+
+    def _stage2_batch(self, prepared: Sequence[_Prepared]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The stage-2 batch of B prepared frames (camera, crop, scene cube, visibility) and their stage-1
+        translations (B, 3), metres, PV frame."""
+        crops = []
+        for p in prepared:
+            if self.stage1.cfg.image_size_px == CROP_SIZE_PX:
+                crops.append(p.stage1.crop)
+            else:
+                crops.append(I.crop_image(p.inputs.image, p.stage1.bbox_center_px, p.stage1.bbox_size_px, CROP_SIZE_PX))
+        camera = {name: torch.cat([p.stage1.camera[name] for p in prepared]) for name in prepared[0].stage1.camera}
+        batch = camera | {
+            "img_crop": self._tensor(np.stack(crops)),
+            "scene_points_pv": self._tensor(np.stack([p.scene.cube_pv for p in prepared])),
+            "vis_smpl24": torch.as_tensor(
+                np.stack([p.scene.visibility for p in prepared]), dtype=torch.bool, device=self.device
+            ),
+        }
+        return batch, torch.cat([p.stage1.transl_pv for p in prepared])
+
+    def _run_stage2(self, prepared: Sequence[_Prepared], settings: Stage2TestConfig, seed: int):
+        """Stage-2 samples (`egohmr.stage2.pipeline.Stage2Samples`, B frames) at the stage-1 translations, each
+        frame's noise from its stream (``seed``, its key)."""
         from egohmr.stage2.pipeline import draw_frame_noise, predict_samples
 
-        scheduler = build_scheduler(self.stage2.cfg.schedule, settings.sampler, settings.spacing, settings.eta)
-        if self.stage1.cfg.image_size_px == CROP_SIZE_PX:
-            crop = s1.crop
-        else:
-            crop = I.crop_image(inputs.image, s1.bbox_center_px, s1.bbox_size_px, CROP_SIZE_PX)
-        batch = s1.camera | {
-            "img_crop": self._tensor(crop[None]),
-            "scene_points_pv": self._tensor(scene.cube_pv[None]),
-            "vis_smpl24": torch.as_tensor(scene.visibility[None], dtype=torch.bool, device=self.device),
-        }
+        scheduler = self._scheduler(settings)
+        batch, transl = self._stage2_batch(prepared)
+        keys = [p.key for p in prepared]
         return predict_samples(
             self.stage2,
             batch,
-            s1.transl_pv,
+            transl,
             settings.num_samples,
             scheduler,
             fuse=settings.diffuse_fuse,
             guidance=self._guidance_for(settings),
-            noise=draw_frame_noise(seed, [key], settings.num_samples, scheduler, self.device),
+            noise=draw_frame_noise(seed, keys, settings.num_samples, scheduler, self.device),
             return_mode=settings.return_mode,
             mode=settings.mode,
             visible_noise_scale=settings.visible_noise_scale,
         )
 
-    def _pose_samples(self, samples: Any, transl_pv: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Vertices (S, V, 3) and joints (S, 24, 3), float32, metres, PV frame, of every sample at ``transl_pv``."""
+    def _result(self, p: _Prepared, samples: Any, b: int, stage2_seconds: float) -> EgoHMRResult:
+        """Frame `b` of a batched stage-2 output, posed at its stage-1 translation."""
+        tic = time.perf_counter()
+        vertices, joints = self._pose_samples(samples, b, p.stage1.transl_pv)
+        seconds = p.seconds | {"stage2": stage2_seconds, "bodies": time.perf_counter() - tic}
+        return EgoHMRResult(
+            betas=_f32(samples.betas[b]),
+            global_orient_rotmat_pv=_f32(samples.global_orient_rotmat[b]),
+            body_pose_rotmat=_f32(samples.body_pose_rotmat[b]),
+            transl_pv=_f32(p.stage1.transl_pv[0]),
+            vertices_pv=vertices,
+            joints_pv=joints,
+            faces=self.faces.astype(np.int64),
+            scene_points_pv=p.scene.cube_pv.astype(np.float32),
+            visibility=np.asarray(p.scene.visibility, dtype=bool),
+            visibility_source=p.scene.visibility_source,
+            bbox_center_px=p.stage1.bbox_center_px,
+            bbox_size_px=float(p.stage1.bbox_size_px),
+            stage1_joints_pv=p.stage1.joints_pv.astype(np.float32),
+            seconds=seconds,
+        )
+
+    def _pose_samples(self, samples: Any, b: int, transl_pv: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Vertices (S, V, 3) and joints (S, 24, 3), float32, metres, PV frame, of frame `b`'s samples at
+        ``transl_pv`` (1, 3)."""
         num = samples.betas.shape[1]
         with torch.no_grad():
             bodies = self.body(
-                samples.betas[0], samples.global_orient_rotmat[0], samples.body_pose_rotmat[0], transl_pv.expand(num, 3)
+                samples.betas[b], samples.global_orient_rotmat[b], samples.body_pose_rotmat[b], transl_pv.expand(num, 3)
             )
         return _f32(bodies.vertices), _f32(bodies.joints)

@@ -78,6 +78,8 @@ class SamplingOverrides:
     """Collision guidance on or off (its weights stay those of the base settings)."""
     seed: int | None = None
     """Seed of the sampling generator of the CLIs."""
+    max_memory_gb: float | None = None
+    """Memory cap of one stage-2 call over several frames (`egohmr infer --frames`): picks the frames per call."""
 
     def apply(self, base: Stage2TestConfig, schedule: NoiseScheduleConfig) -> Stage2TestConfig:
         """``base`` with every non-None choice written into its field.
@@ -106,4 +108,6 @@ class SamplingOverrides:
             settings = dataclasses.replace(settings, guidance=guidance)
         if self.seed is not None:
             settings = dataclasses.replace(settings, seed=int(self.seed))
+        if self.max_memory_gb is not None:
+            settings = dataclasses.replace(settings, max_memory_gb=float(self.max_memory_gb))
         return settings

@@ -1,5 +1,5 @@
-"""Run a `egohmr.recordings.Recording` through `EgoHMRPipeline` frame by frame; gather the sequence's results in the
-PV frame of every frame and in the recording's scene frame.
+"""Run a `egohmr.recordings.Recording` through `EgoHMRPipeline` (stage 1 frame by frame, stage 2 batched across
+frames); gather the sequence's results in the PV frame of every frame and in the recording's scene frame.
 
 ::
 
@@ -8,9 +8,9 @@ PV frame of every frame and in the recording's scene frame.
     seq.arrays()["vertices_scene"]  # (N, S, V, 3) metres, scene frame
 
 Every random draw of a frame comes from the frame's streams of ``seed`` and its name (the image file stem;
-`EgoHMRPipeline` ``frame_key``): a frame's prediction does not depend on which frames precede it, equals a single
-`EgoHMRPipeline` call with the same inputs, seed and key, and, for a recording exported from an EgoBody-format dataset,
-matches ``egohmr test stage1`` + ``test stage2`` on the original (docs/infer.md).
+`EgoHMRPipeline` ``frame_key``): a frame's prediction does not depend on which frames precede it or share its
+stage-2 batch, equals a single `EgoHMRPipeline` call with the same inputs, seed and key, and, for a recording exported
+from an EgoBody-format dataset, matches ``egohmr test stage1`` + ``test stage2`` on the original (docs/infer.md).
 
 Scene frame: ``inverse(world2pv)`` of each frame maps its PV-frame results to the scene (y up, metres). Without
 poses the scene is taken to be in every frame's camera frame, so the "scene frame" results are the PV-frame ones and
@@ -32,7 +32,7 @@ import numpy as np
 
 from egohmr.data.images import read_rgb
 from egohmr.geometry.frames import apply_transform
-from egohmr.pipeline.core import EgoHMRPipeline, EgoHMRResult
+from egohmr.pipeline.core import EgoHMRPipeline, EgoHMRResult, FrameInputs
 from egohmr.recordings import Recording, RecordingFrame
 from egohmr.recordings.recording import Z_UP_TO_Y_UP
 from egohmr.stage2.config import Stage2TestConfig
@@ -165,6 +165,8 @@ def run_sequence(
         pipe: the pipeline. recording: checked inputs (`egohmr.recordings.load_recording`).
         settings: sampling settings (e.g. ``pipe.sampling_settings(overrides=...)``).
         seed: seed of every frame's random streams (replaces ``settings.seed``).
+            Frames go through stage 2 ``settings.batch_size`` at a time, or as many as ``settings.max_memory_gb``
+            allows (`EgoHMRPipeline.images_per_batch`); a frame's result does not depend on its batch.
         smooth: apply `smooth_mode_translation`.
         progress: called after each frame with (done, total, frame name).
         on_frame: called after each frame with (frame, its (H, W, 3) uint8 image, its result), e.g. to write outputs.
@@ -172,26 +174,27 @@ def run_sequence(
     Returns:
         SequenceResult.
     """
-    results = []
+    results: list[EgoHMRResult] = []
     total = len(recording.frames)
     settings = dataclasses.replace(settings, seed=seed)
-    for i, frame in enumerate(recording.frames):
-        image = _load_rgb(frame)
-        result = pipe(
-            image,
-            frame.intrinsics,
-            frame.bbox_px,
-            recording.scene.points_scene,
-            world2pv=frame.world2pv,
-            keypoints_op25=frame.keypoints_op25,
-            settings=settings,
-            frame_key=frame.name,
+
+    def inputs(frame: RecordingFrame, image: np.ndarray) -> FrameInputs:
+        points = recording.scene.points_scene
+        return FrameInputs(
+            image, frame.intrinsics, frame.bbox_px, points, frame.name, frame.world2pv, frame.keypoints_op25
         )
-        results.append(result)
-        if on_frame is not None:
-            on_frame(frame, image, result)
-        if progress is not None:
-            progress(i + 1, total, frame.name)
+
+    images_per_batch = pipe.images_per_batch(inputs(recording.frames[0], _load_rgb(recording.frames[0])), settings)
+    for start in range(0, total, images_per_batch):
+        frames = recording.frames[start : start + images_per_batch]
+        images = [_load_rgb(frame) for frame in frames]
+        batch = pipe.predict_frames([inputs(f, im) for f, im in zip(frames, images, strict=True)], settings)
+        for frame, image, result in zip(frames, images, batch, strict=True):
+            results.append(result)
+            if on_frame is not None:
+                on_frame(frame, image, result)
+            if progress is not None:
+                progress(len(results), total, frame.name)
     eye = np.eye(4)
     pv2scene = np.stack([eye if f.world2pv is None else np.linalg.inv(f.world2pv) for f in recording.frames])
     seq = SequenceResult(

@@ -25,13 +25,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from torch.utils.data import default_collate
 
 from egohmr.diffusion.guidance import CollisionGuidance
 from egohmr.diffusion.schedulers import DDIMScheduler, DDPMScheduler
@@ -47,7 +46,6 @@ __all__ = [
     "calibrate",
     "calibration_steps",
     "fit_memory_model",
-    "frame_batches",
     "memory_capped_batch",
     "largest_batch",
     "measure_peak_bytes",
@@ -203,12 +201,6 @@ def calibrate(run_call: Any, example: Mapping[str, Any], device: torch.device | 
 def calibration_steps(num_steps: int) -> list[int]:
     """Respaced steps a calibration call visits: the first and the last two (the guided ones), decreasing."""
     return sorted({num_steps - 1, min(1, num_steps - 1), 0}, reverse=True)
-
-
-def frame_batches(frames: Sequence[Mapping[str, Any]], images: int) -> Iterator[dict[str, Any]]:
-    """Per-frame inputs (one uncollated sample each) collated ``images`` at a time, in order (the last may be short)."""
-    for start in range(0, len(frames), images):
-        yield default_collate(list(frames[start : start + images]))
 
 
 def memory_capped_batch(

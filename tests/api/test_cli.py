@@ -149,6 +149,7 @@ def _infer_settings(extra: list[str]):
         (["--no-guidance"], "sampling.guidance", False),
         (["--guidance"], "sampling.guidance", True),
         (["--seed", "11"], "sampling.seed", 11),
+        (["--max-memory-gb", "2.5"], "sampling.max_memory_gb", 2.5),
     ],
 )
 def test_infer_flag_reaches_its_setting(extra, field, expected):
@@ -174,6 +175,7 @@ def test_infer_without_sampling_flags_keeps_every_preset_value():
         (["--no-fuse"], "diffuse_fuse", False),
         (["--no-guidance"], "guidance.enabled", False),
         (["--seed", "11"], "seed", 11),
+        (["--max-memory-gb", "2.5"], "max_memory_gb", 2.5),
     ],
 )
 def test_infer_sampling_flag_reaches_stage2_test_config(extra, field, expected):

@@ -15,7 +15,6 @@ from egohmr.stage2.batching import (
     calibrate,
     calibration_steps,
     fit_memory_model,
-    frame_batches,
     largest_batch,
     measure_peak_bytes,
     memory_capped_batch,
@@ -158,13 +157,6 @@ def test_repeat_images_copies_one_image_along_the_batch():
     three = repeat_images(example, 3)
     assert three["scene_points_pv"].shape == (3, *example["scene_points_pv"].shape[1:])
     torch.testing.assert_close(three["img_feat"][2], example["img_feat"][0])
-
-
-def test_frame_batches_collate_per_frame_inputs_in_order():
-    frames = [{"index": torch.tensor(i), "feat": torch.full((4,), float(i))} for i in range(5)]
-    batches = list(frame_batches(frames, 2))
-    assert [b["index"].tolist() for b in batches] == [[0, 1], [2, 3], [4]]
-    assert batches[1]["feat"].shape == (2, 4)
 
 
 def test_run_peak_reports_the_process_peak_on_cpu():
