@@ -191,9 +191,7 @@ class SequenceViewer:
             )
         if seq.num_frames > 1:
             segments = np.stack([seq.mode_transl_view[:-1], seq.mode_transl_view[1:]], axis=1)  # (N - 1, 2, 3)
-            handles["trajectory"] = scene.add_line_segments(
-                f"{ROOM_ROOT}/trajectory", segments, TRAJECTORY_RGB, line_width=1.0
-            )
+            handles["trajectory"] = scene.add_line_segments(f"{ROOM_ROOT}/trajectory", segments, TRAJECTORY_RGB)
         return handles
 
     def _group(self, name: str) -> str:

@@ -64,7 +64,7 @@ def test_fake_matches_the_real_viser_api():
     used = {
         SceneApi.add_point_cloud: {"point_size"},
         SceneApi.add_mesh_simple: {"color", "opacity", "side"},
-        SceneApi.add_line_segments: {"points", "colors", "line_width"},
+        SceneApi.add_line_segments: {"points", "colors"},
         SceneApi.set_up_direction: set(),
         GuiApi.add_slider: {"min", "max", "step", "initial_value"},
         GuiApi.add_checkbox: set(),
