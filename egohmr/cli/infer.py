@@ -5,8 +5,8 @@ and camera poses; write the demo's per-frame outputs and, for the sequence, one 
         [--intrinsics fx,fy,cx,cy | JSON] [--fov DEG]
         [--poses JSON | NPY | transf_matrices_all_seqs.pkl --recording NAME [--kinect2scene JSON]]
         [--person K] [--conf-threshold C] [--up-axis y|z] [--smooth]
-        [--stage1 CKPT --stage2 CKPT] [--num-samples N] [--sampler ddpm --steps 50] [--no-fuse] [--no-guidance]
-        [--seed 0] [--device auto]
+        [--stage1 CKPT --stage2 CKPT] [--num-samples N] [--sampler ddpm --steps 50] [--eta 0]
+        [--no-fuse] [--no-guidance] [--seed 0] [--max-memory-gb G] [--device auto]
 
 Inputs are read and checked by `egohmr.recordings.load_recording` (formats: docs/infer.md); the frames run through
 `egohmr.pipeline.sequence.run_sequence`. Outputs (docs/outputs.md): DIR/frames/<frame stem>{.npz,_overlay.png,
@@ -117,6 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--num-samples", type=int, default=None, help="samples (default 5)")
     parser.add_argument("--sampler", default=None, choices=("ddpm", "ddim"), help="sampler (default ddpm)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: all 50)")
+    parser.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic (default), 1 stochastic")
     parser.add_argument("--fuse", action=argparse.BooleanOptionalAction, default=None, help="diffuse_fuse (default on)")
     parser.add_argument(
         "--guidance", action=argparse.BooleanOptionalAction, default=None, help="collision guidance (default on)"
@@ -215,6 +216,7 @@ def infer_settings(args: argparse.Namespace) -> InferSettings:
             num_samples=args.num_samples,
             sampler=args.sampler,
             steps=args.steps,
+            eta=args.eta,
             fuse=args.fuse,
             guidance=args.guidance,
             seed=args.seed,
@@ -355,7 +357,7 @@ def _run_recording(s: InferSettings, pipe, recording) -> int:
         "smoothed": seq.smoothed,
         "smooth_window": SMOOTH_WINDOW if seq.smoothed else None,
         "sampling": {"num_samples": sampling.num_samples, "sampler": sampling.sampler, "spacing": sampling.spacing,
-                     "seed": sampling.seed},
+                     "eta": sampling.eta, "guidance": sampling.guidance.enabled, "seed": sampling.seed},
         "skipped_frames": list(recording.skipped_frames),
         "notes": notes,
     }  # fmt: skip

@@ -72,6 +72,8 @@ class SamplingOverrides:
     """Sampler; without `steps` it keeps the number of steps of the base settings."""
     steps: int | None = None
     """Denoising steps (1..T), turned into ``spacing`` by `egohmr.diffusion.spacing.spacing_for`."""
+    eta: float | None = None
+    """DDIM η (0 deterministic, 1 the DDPM variance); ignored by ``ddpm``."""
     fuse: bool | None = None
     """diffuse_fuse."""
     guidance: bool | None = None
@@ -99,6 +101,8 @@ class SamplingOverrides:
             steps = self.steps if self.steps is not None else num_sampling_steps(base, schedule)
             spacing = spacing_for(sampler, int(steps), schedule.num_train_timesteps)
             settings = dataclasses.replace(settings, sampler=sampler, spacing=spacing)
+        if self.eta is not None:
+            settings = dataclasses.replace(settings, eta=float(self.eta))
         if self.num_samples is not None:
             settings = dataclasses.replace(settings, num_samples=int(self.num_samples))
         if self.fuse is not None:

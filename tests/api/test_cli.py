@@ -150,6 +150,7 @@ def _infer_settings(extra: list[str]):
         (["--guidance"], "sampling.guidance", True),
         (["--seed", "11"], "sampling.seed", 11),
         (["--max-memory-gb", "2.5"], "sampling.max_memory_gb", 2.5),
+        (["--eta", "1"], "sampling.eta", 1.0),
     ],
 )
 def test_infer_flag_reaches_its_setting(extra, field, expected):
@@ -176,6 +177,7 @@ def test_infer_without_sampling_flags_keeps_every_preset_value():
         (["--no-guidance"], "guidance.enabled", False),
         (["--seed", "11"], "seed", 11),
         (["--max-memory-gb", "2.5"], "max_memory_gb", 2.5),
+        (["--eta", "0.5"], "eta", 0.5),
     ],
 )
 def test_infer_sampling_flag_reaches_stage2_test_config(extra, field, expected):
