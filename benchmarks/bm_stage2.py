@@ -73,6 +73,14 @@ def build_model(body: str) -> EgoHMRModel:
     return model
 
 
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """Print (label, value) rows as a two-column table after a blank line."""
+    width = max(len(label) for label, _ in rows)
+    print()
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
 def timed(fn, repeats: int = 1) -> float:
     best = float("inf")
     for _ in range(repeats):
@@ -191,10 +199,7 @@ def main() -> None:
                  f"{ref_guided:.1f} s/image"))  # fmt: skip
     rows.append(("speed-up fast vs reference (DDPM-50 + fuse + guidance)", f"{ref_guided / t_guided:.1f}x"))
 
-    width = max(len(r[0]) for r in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

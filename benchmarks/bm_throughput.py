@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for the test fixtures
 
-from benchmarks.bm_stage2 import build_model, make_batch  # noqa: E402
+from benchmarks.bm_stage2 import build_model, make_batch, print_rows  # noqa: E402
 from egohmr.diffusion.schedulers import build_scheduler  # noqa: E402
 from egohmr.diffusion.spacing import spacing_for  # noqa: E402
 from egohmr.stage2.batching import (  # noqa: E402
@@ -230,10 +230,7 @@ def main() -> None:
                          f"{rates[(name, 0, 'torchrun')] / rates[(name, 2, 'auto')]:.2f}x"))  # fmt: skip
     if peak_rss is not None:
         rows.append(("peak RSS of this process (CPU, all rows)", f"{peak_rss / GIB:.2f} GiB"))
-    width = max(len(r[0]) for r in rows)
-    print()
-    for label, value in rows:
-        print(f"{label:<{width}}  {value}")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from egohmr.geometry.frames import apply_transform
 from egohmr.outputs.palette import SCENE_RGB
 from egohmr.outputs.scene_export import PV_TO_GLTF, sample_node_name
 from egohmr.outputs.sequence_outputs import run_name_of
-from egohmr.outputs.viewer import add_camera_marker, add_samples, rgb_tuple
+from egohmr.outputs.viewer import add_camera_marker, add_samples, add_toggles, rgb_tuple
 from egohmr.safe_load import refuse_npz_objects
 
 __all__ = ["SequenceScene", "SequenceViewer", "load_sequence_scene", "pv_camera_pose"]
@@ -164,15 +164,14 @@ class SequenceViewer:
             self.play = gui.add_checkbox("play", False)
             self.fps = gui.add_number("fps", initial_value=DEFAULT_FPS, min=1.0, max=MAX_FPS, step=1.0)
         gui.add_button("view from PV camera").on_click(lambda _event: self.look_through_pv_camera_all())
-        self.toggles = {
-            "room": gui.add_checkbox("room", True),
-            "trajectory": gui.add_checkbox("trajectory", True),
-            "camera": gui.add_checkbox("PV camera", True),
-            "mode": gui.add_checkbox("mode sample", True),
-            "others": gui.add_checkbox("other samples", True),
+        labels = {
+            "room": "room",
+            "trajectory": "trajectory",
+            "camera": "PV camera",
+            "mode": "mode sample",
+            "others": "other samples",
         }
-        for toggle in self.toggles.values():
-            toggle.on_update(lambda _event: self.apply_visibility())
+        self.toggles = add_toggles(gui, labels, self.apply_visibility)
         self.info = gui.add_markdown("")
         self.show(0)
         server.on_client_connect(self.look_through_pv_camera)

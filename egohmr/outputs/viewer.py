@@ -27,7 +27,15 @@ from egohmr.outputs.palette import CAMERA_RGB, GT_RGB, SCENE_RGB, sample_rgb
 from egohmr.outputs.scene_export import pv_to_gltf, sample_node_name
 from egohmr.outputs.scene_view import camera_marker_pv
 
-__all__ = ["FrameViewer", "add_camera_marker", "add_frame_to_scene", "add_samples", "frame_markdown", "rgb_tuple"]
+__all__ = [
+    "FrameViewer",
+    "add_camera_marker",
+    "add_frame_to_scene",
+    "add_samples",
+    "add_toggles",
+    "frame_markdown",
+    "rgb_tuple",
+]
 
 ROOT = "/frame"
 SAMPLE_OPACITY = 0.6
@@ -112,6 +120,14 @@ def add_samples(scene: Any, root: str, vertices_view: np.ndarray, faces: np.ndar
     return handles
 
 
+def add_toggles(gui: Any, labels: dict[str, str], on_change: Any) -> dict[str, Any]:
+    """One checkbox per group ({group: label}), all on; any change calls ``on_change()``. Returns {group: handle}."""
+    toggles = {group: gui.add_checkbox(label, True) for group, label in labels.items()}
+    for toggle in toggles.values():
+        toggle.on_update(lambda _event: on_change())
+    return toggles
+
+
 def frame_markdown(record: FrameRecord, index: int, count: int) -> str:
     """The text panel of a frame: name, sample count, GT, per-frame metrics."""
     lines = [
@@ -154,14 +170,8 @@ class FrameViewer:
         if len(self.paths) > 1:
             self.slider = gui.add_slider("frame", min=0, max=len(self.paths) - 1, step=1, initial_value=0)
             self.slider.on_update(lambda _event: self.show(int(self.slider.value)))
-        self.toggles = {
-            "scene": gui.add_checkbox("scene", True),
-            "gt": gui.add_checkbox("ground truth", True),
-            "mode": gui.add_checkbox("mode sample", True),
-            "others": gui.add_checkbox("other samples", True),
-        }
-        for toggle in self.toggles.values():
-            toggle.on_update(lambda _event: self.apply_visibility())
+        labels = {"scene": "scene", "gt": "ground truth", "mode": "mode sample", "others": "other samples"}
+        self.toggles = add_toggles(gui, labels, self.apply_visibility)
         self.info = gui.add_markdown("")
         self.show(0)
 
