@@ -123,6 +123,13 @@ def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
     add("--steps", type=int, default=None, help=f"denoising steps, ddpm 50 official, ddim 5 = ddim5 "
         f"({default.format('spacing')})")  # fmt: skip
     add(
+        "--spacing",
+        default=None,
+        help="kept timesteps instead of --steps: 'ddimN', 'N', or 'N1,N2,...' (N_i evenly spread steps in each of "
+        "equal sections of 0..T-1, least noisy first: '5,1,1,1,1' = 5 steps in t < 10, where guidance acts, and 1 "
+        f"in each higher section) ({default.format('spacing')})",
+    )
+    add(
         "--fuse",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -172,6 +179,7 @@ def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timestep
         base: the checkpoint's `Stage2TestConfig`.
         num_train_timesteps: T of the checkpoint's schedule (turns `--steps` into a respacing).
     """
+    from egohmr.diffusion.schedule import space_timesteps
     from egohmr.diffusion.spacing import spacing_for
 
     given = {
@@ -187,8 +195,13 @@ def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timestep
         "seed": args.seed,
     }
     settings = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+    if args.steps is not None and args.spacing is not None:
+        raise ValueError("--steps and --spacing both given: pass one of them")
     if args.steps is not None:
         settings = dataclasses.replace(settings, spacing=spacing_for(settings.sampler, args.steps, num_train_timesteps))
+    if args.spacing is not None:
+        space_timesteps(num_train_timesteps, args.spacing)  # ValueError naming the spacing
+        settings = dataclasses.replace(settings, spacing=args.spacing)
     guidance = {"enabled": args.guidance, "weight": args.guidance_weight}
     guidance = {k: v for k, v in guidance.items() if v is not None}
     return dataclasses.replace(settings, guidance=dataclasses.replace(settings.guidance, **guidance))

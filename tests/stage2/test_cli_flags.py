@@ -112,6 +112,7 @@ SAMPLING_FLAGS = [
     (["--steps", "50"], lambda s: s.spacing == "ddim50"),  # with the checkpoint's ddim sampler
     (["--sampler", "ddpm", "--steps", "50"], lambda s: (s.sampler, s.spacing) == ("ddpm", "")),
     (["--sampler", "ddim", "--steps", "12"], lambda s: s.spacing == "12"),  # no integer stride gives 12 of 50
+    (["--spacing", "5,1,1,1,1"], lambda s: (s.sampler, s.spacing) == ("ddim", "5,1,1,1,1")),
     (["--fuse"], lambda s: s.diffuse_fuse is True),
     (["--guidance"], lambda s: s.guidance == dataclasses.replace(CHECKPOINT_TEST.guidance, enabled=True)),
     (["--no-guidance"], lambda s: s.guidance.enabled is False),
@@ -156,5 +157,9 @@ def test_out_of_range_settings_are_refused(tested):
         run_command(["test", "stage2", *REQUIRED, "--num-samples", "0"])
     with pytest.raises(ValueError, match="--steps must be in 1..50"):
         run_command(["test", "stage2", *REQUIRED, "--steps", "51"])
+    with pytest.raises(ValueError, match="timestep spacing '26,1'"):  # 26 steps in a section of 25
+        run_command(["test", "stage2", *REQUIRED, "--spacing", "26,1"])
+    with pytest.raises(ValueError, match="--steps and --spacing"):
+        run_command(["test", "stage2", *REQUIRED, "--steps", "10", "--spacing", "10"])
     with pytest.raises(ValueError, match="test.max_memory_gb must be > 0"):
         run_command(["test", "stage2", *REQUIRED, "--max-memory-gb", "0"])
