@@ -183,3 +183,27 @@ def test_stage2_config_checks_the_view_count():
         load_stage2_config("official", ["data.feature_views=2"])
     with pytest.raises(ValueError, match=r"data.augment=true needs data.feature_views > 1"):
         load_stage2_config("cpu", ["data.augment=true"])
+
+
+def test_stage1_training_sets_use_views_for_training_only(tiny_egobody, s1_dir, monkeypatch):
+    from egohmr.stage1 import train as stage1_train
+    from egohmr.stage1.config import load_stage1_config
+
+    asked = {}
+
+    def fake_features(cfg, model, split, spacing, num_views):
+        asked[split] = num_views
+        n = len(EgoBodyDataset(_options(tiny_egobody, split=split, spacing=spacing)))
+        shape = (n, num_views, 4) if num_views > 1 else (n, 4)
+        return np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+
+    monkeypatch.setattr(stage1_train, "_features", fake_features)
+    overrides = [f"data.root={tiny_egobody.root}", f"data.scene_dir={s1_dir}", "data.val_split=test"]
+    cfg = load_stage1_config("cpu", [*overrides, "data.feature_views=3", "data.augment=true", "train.seed=3"])
+    train_set, val_set = stage1_train.build_training_sets(cfg, model=None)
+    assert asked == {"train": 3, "test": 1}
+    assert train_set.num_views == 3 and val_set.num_views == 1
+    train_set.set_epoch(1)
+    k = draw_view(3, 1, 2, 3)
+    torch.testing.assert_close(train_set[2]["img_feat"], train_set.features[2, k])
+    torch.testing.assert_close(train_set[2]["bbox_size_px"], train_set.base.base.view_item(2, k)["bbox_size_px"])
