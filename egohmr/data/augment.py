@@ -22,7 +22,10 @@ Together: ``L = Rz(theta) @ F`` acts on camera-frame vectors; ``global_orient' =
 official flip of the SMPL pose negates the y, z axis-angle components, i.e. ``F R F``), body pose ``F R F`` with left
 and right joints swapped, and the translation is recomputed from the augmented pelvis:
 ``transl' = L @ pelvis - (pelvis - transl)`` (``pelvis - transl`` is the pose-independent pelvis offset of the betas).
-Randomness comes only from the ``numpy.random.Generator`` passed in (see ``augment_rng``).
+Randomness comes only from the ``numpy.random.Generator`` passed in: ``augment_rng`` (per-epoch draws of training),
+``view_rng`` (the fixed augmented views of a frame whose image features are cached, ``egohmr.data.feature_cache``) and
+``draw_view`` (which of those views a training epoch uses). The three are separate streams of ``SeedSequence``: the
+view streams carry their own spawn key, so they never coincide with an epoch stream.
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ __all__ = [
     "AugmentParams",
     "AugmentedView",
     "augment_rng",
+    "draw_view",
     "flip_permutation",
     "identity_params",
     "make_view",
     "sample_augment_params",
+    "view_rng",
 ]
 
 
@@ -89,12 +94,37 @@ def identity_params() -> AugmentParams:
     return AugmentParams()
 
 
-def augment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """Generator seeded by ``(seed, epoch, index)``: the same sample gets the same draw in any worker."""
-    for name, value in (("seed", seed), ("epoch", epoch), ("index", index)):
+_VIEW_STREAM = 0x76696577
+"""Spawn key of the augmented-view streams (``view_rng``)."""
+_VIEW_CHOICE_STREAM = 0x63686F6F
+"""Spawn key of the per-epoch view choice (``draw_view``)."""
+
+
+def _seed_sequence(stream: int | None, **words: int) -> np.random.SeedSequence:
+    for name, value in words.items():
         if int(value) < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(epoch), int(index)]))
+    entropy = [int(v) for v in words.values()]
+    return np.random.SeedSequence(entropy) if stream is None else np.random.SeedSequence(entropy, spawn_key=(stream,))
+
+
+def augment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """Generator seeded by ``(seed, epoch, index)``: the same sample gets the same draw in any worker."""
+    return np.random.default_rng(_seed_sequence(None, seed=seed, epoch=epoch, index=index))
+
+
+def view_rng(seed: int, view: int, index: int) -> np.random.Generator:
+    """Generator of augmented view ``view`` of frame row ``index``: fixed for ``(seed, view, index)``, independent of
+    the epoch, and never the stream of ``augment_rng``."""
+    return np.random.default_rng(_seed_sequence(_VIEW_STREAM, seed=seed, view=view, index=index))
+
+
+def draw_view(seed: int, epoch: int, index: int, num_views: int) -> int:
+    """The view in ``0..num_views - 1`` (uniform) that training item ``index`` uses in ``epoch``."""
+    if num_views < 1:
+        raise ValueError(f"num_views must be >= 1, got {num_views}")
+    rng = np.random.default_rng(_seed_sequence(_VIEW_CHOICE_STREAM, seed=seed, epoch=epoch, index=index))
+    return int(rng.integers(num_views))
 
 
 def sample_augment_params(cfg: AugmentConfig, rng: np.random.Generator) -> AugmentParams:

@@ -9,7 +9,9 @@ of that view (``augment.py`` explains the model).
 Workers: the constructor reads the small files (annotation npz, transforms, calibrations) into numpy arrays and keeps no
 open file; images, stage-2 cubes and the stage-1 point dictionaries are read lazily in each worker. Augmentation draws
 come from ``augment_rng(seed, epoch, index)``; call ``set_epoch`` before each epoch (DataLoader workers created later
-see the new epoch).
+see the new epoch). ``view_item(i, k)`` gives frame ``i`` under the fixed view ``k`` instead (0: un-augmented; k > 0:
+augmented with the draw of ``view_rng(seed, k, index)``, the same in every epoch), for cached image features of
+augmented crops (``egohmr.data.feature_cache``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from torch.utils.data import Dataset
 
 from egohmr.constants import CROP_SIZE_PX
 from egohmr.data import egobody_format as ebf
-from egohmr.data.augment import AugmentConfig, augment_rng, identity_params, make_view, sample_augment_params
+from egohmr.data.augment import (
+    AugmentConfig,
+    AugmentParams,
+    augment_rng,
+    identity_params,
+    make_view,
+    sample_augment_params,
+    view_rng,
+)
 from egohmr.data.crop import bbox_from_center_scale, normalize_crop, warp_image
 from egohmr.data.images import read_rgb
 from egohmr.data.scene_points import (
@@ -89,9 +99,9 @@ class EgoBodyDataOptions:
     augment: bool = False
     """Training augmentation (train split only in the official code)."""
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
-    """Augmentation magnitudes."""
+    """Augmentation magnitudes (per-epoch draws and the views of ``view_item``)."""
     seed: int = 0
-    """Augmentation seed (draws depend on (seed, epoch, index) only)."""
+    """Augmentation seed (draws depend on (seed, epoch, index), views on (seed, view, index) only)."""
     num_scene_points: int | None = 20000
     """Expected number of scene points per frame (None: any)."""
     pelvis_vis_loosen: bool = False
@@ -227,7 +237,27 @@ class EgoBodyDataset(Dataset):
         cube = load_s2_cube(s2_cube_path(opt.scene_dir, opt.split, self.imgnames[i]), opt.num_scene_points)
         return apply_transform(self.scene2pv[i], cube)
 
+    def view_params(self, i: int, view: int) -> AugmentParams:
+        """Augmentation of frame ``i`` under fixed view ``view``: identity for 0, else drawn from
+        ``view_rng(seed, view, row)`` with ``augment_config`` (whatever ``augment`` says)."""
+        if view < 0:
+            raise ValueError(f"view must be >= 0, got {view}")
+        if view == 0:
+            return identity_params()
+        return sample_augment_params(self.options.augment_config, view_rng(self.options.seed, view, int(self.rows[i])))
+
+    def view_item(self, i: int, view: int) -> dict[str, torch.Tensor]:
+        """Sample of frame ``i`` under fixed view ``view`` (see ``view_params``); the epoch plays no part."""
+        return self._item(i, self.view_params(i, view))
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        """Sample of frame ``i``: augmented with the epoch's draw when ``augment``, else un-augmented."""
+        if self.options.augment and 0 <= i < len(self):
+            rng = augment_rng(self.options.seed, self.epoch, int(self.rows[i]))
+            return self._item(i, sample_augment_params(self.options.augment_config, rng))
+        return self._item(i, identity_params())
+
+    def _item(self, i: int, params: AugmentParams) -> dict[str, torch.Tensor]:
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} frames")
         opt = self.options
@@ -235,10 +265,6 @@ class EgoBodyDataset(Dataset):
         image = self._read_image(i) if opt.load_images else None
         width, height = (image.shape[1], image.shape[0]) if image is not None else opt.image_size_px
         center, size = bbox_from_center_scale(self.center[i], self.scale[i], opt.bbox_enlarge)
-        if opt.augment:
-            params = sample_augment_params(opt.augment_config, augment_rng(opt.seed, self.epoch, int(self.rows[i])))
-        else:
-            params = identity_params()
         view = make_view(params, fx, fy, cx, cy, width, center, float(size), opt.crop_size_px)
 
         R = axis_angle_to_rotmat(

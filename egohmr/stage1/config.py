@@ -163,7 +163,12 @@ class Stage1DataConfig:
     bbox_enlarge: float = 1.2
     """Crop box side factor on scale * 200 (official --add_bbox_scale 1.2)."""
     augment: bool = True
-    """Training augmentation (official: on). Ignored with cached image features."""
+    """Training augmentation (official: on). With cached image features it applies only through
+    `feature_views`."""
+    feature_views: int = 1
+    """K, views per training frame in the image-feature cache (`model.cached_features`): view 0 is the un-augmented
+    crop, views 1..K-1 fixed augmented crops (needs `augment`); each epoch trains on one view per frame with that
+    view's geometry. 1: un-augmented features only (no augmentation)."""
     train_split: Literal["train", "val", "test"] = "train"
     """Split to train on."""
     val_split: Literal["train", "val", "test"] = "val"
@@ -227,6 +232,13 @@ class Stage1Config:
             raise ConfigError(f"loss weights must be >= 0, got negative {negative}")
         if self.data.val_spacing < 1:
             raise ConfigError(f"data.val_spacing must be >= 1, got {self.data.val_spacing}")
+        if self.data.feature_views < 1:
+            raise ConfigError(f"data.feature_views must be >= 1, got {self.data.feature_views}")
+        if self.data.feature_views > 1 and not (m.cached_features and self.data.augment):
+            raise ConfigError(
+                f"data.feature_views={self.data.feature_views} (augmented views of cached image features) needs "
+                "model.cached_features=true and data.augment=true"
+            )
 
 
 def official_preset() -> Stage1Config:

@@ -3,8 +3,8 @@
 `Stage1Items` wraps an `EgoBodyDataset` (stage 1) and keeps `num_scene_points` of the stored scene points, drawn
 without replacement (`egohmr.preprocess.sampling.subset_indices`) from the frame's ``stage1-subset`` stream of
 (seed, image file stem) for evaluation (the draw ``egohmr infer`` makes for the frame), or from (seed, epoch, frame row)
-for training, so every epoch sees another subset. Cached image features are added on top by
-`egohmr.data.feature_cache.CachedFeatureDataset`.
+for training, so every epoch sees another subset. Cached image features (and, with `data.feature_views` > 1, the
+choice of an augmented view per epoch) are added on top by `egohmr.data.feature_cache.CachedFeatureDataset`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,14 @@ class Stage1Items(Dataset):
         self.base.set_epoch(epoch)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        sample = self.base[i]
+        return self._keep_scene_subset(i, self.base[i])
+
+    def view_item(self, i: int, view: int) -> dict[str, torch.Tensor]:
+        """Frame ``i`` under the fixed view ``view`` (`EgoBodyDataset.view_item`), scene points subsampled as in
+        ``__getitem__``."""
+        return self._keep_scene_subset(i, self.base.view_item(i, view))
+
+    def _keep_scene_subset(self, i: int, sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         points = sample.get("scene_points_pv")
         if points is not None and points.shape[0] > self.num_scene_points:
             if self.vary_with_epoch:
@@ -91,8 +98,8 @@ def check_stage1_inputs(root: str | Path, split: str, scene_dir: str | Path) -> 
 def make_egobody_dataset(
     cfg: Stage1Config, split: str, training: bool, load_images: bool, spacing: int = 1
 ) -> EgoBodyDataset:
-    """The stage-1 `EgoBodyDataset` of a split for this config (augmentation only when training, enabled and
-    images are not replaced by cached features).
+    """The stage-1 `EgoBodyDataset` of a split for this config (per-epoch augmentation only when training, enabled
+    and images are not replaced by cached features; cached features get theirs from `data.feature_views`).
 
     Raises:
         FileNotFoundError: missing annotation or scene files (see `check_stage1_inputs`).

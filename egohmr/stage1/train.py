@@ -2,7 +2,8 @@
 
 Steps: body models for the losses -> `ProHMRScene` (ProHMR backbone initialisation when configured; all weights from
 `train.init_checkpoint` when set, `egohmr.train.init`) -> datasets
-(cached image features computed once when `model.cached_features`) -> `egohmr.train.train` with kind
+(cached image features computed once when `model.cached_features`, with `data.feature_views` views per training
+frame) -> `egohmr.train.train` with kind
 "egohmr.stage1". The run folder is `cfg.train.out_dir` (config.yaml, train.log, metrics.jsonl, last.pt, best.pt).
 """
 
@@ -53,8 +54,9 @@ def build_training_model(cfg: Stage1Config) -> ProHMRScene:
     return model
 
 
-def _features(cfg: Stage1Config, model: ProHMRScene, split: str, spacing: int) -> np.ndarray:
-    """Cached features of a split (computed and stored on first use)."""
+def _features(cfg: Stage1Config, model: ProHMRScene, split: str, spacing: int, num_views: int) -> np.ndarray:
+    """Cached features of a split, (N, D_img) or (N, K, D_img) for `num_views` K > 1 (computed and stored on first
+    use; views drawn with the training seed)."""
     images = EgoBodyDataset(
         EgoBodyDataOptions(
             root=cfg.data.root,
@@ -64,16 +66,20 @@ def _features(cfg: Stage1Config, model: ProHMRScene, split: str, spacing: int) -
             crop_size_px=cfg.model.image_size_px,
             bbox_enlarge=cfg.data.bbox_enlarge,
             augment=False,
+            seed=cfg.train.seed,
             load_images=True,
             spacing=spacing,
         )
     )
     folder = cfg.data.resolved_feature_dir(cfg.model.backbone)
-    return load_or_compute_features(images, model.backbone, cfg.model.backbone, folder, cfg.train.num_workers)
+    return load_or_compute_features(
+        images, model.backbone, cfg.model.backbone, folder, cfg.train.num_workers, num_views=num_views
+    )
 
 
 def build_training_sets(cfg: Stage1Config, model: ProHMRScene) -> tuple[Dataset, Dataset]:
-    """Training and validation items for `cfg` (validation every `data.val_spacing`-th frame).
+    """Training and validation items for `cfg` (validation every `data.val_spacing`-th frame). With cached features
+    the training items use `data.feature_views` views per frame, the validation items the un-augmented one.
 
     Raises:
         FileNotFoundError: missing annotation or scene files, naming the file and the command that writes it.
@@ -86,7 +92,12 @@ def build_training_sets(cfg: Stage1Config, model: ProHMRScene) -> tuple[Dataset,
     ):
         base = make_egobody_dataset(cfg, split, training=training, load_images=not cached, spacing=spacing)
         items = Stage1Items(base, cfg.model.num_scene_points, seed=cfg.train.seed, vary_with_epoch=training)
-        sets.append(CachedFeatureDataset(items, _features(cfg, model, split, spacing)) if cached else items)
+        if cached:
+            views = cfg.data.feature_views if training else 1
+            features = _features(cfg, model, split, spacing, views)
+            sets.append(CachedFeatureDataset(items, features, seed=cfg.train.seed))
+        else:
+            sets.append(items)
     return sets[0], sets[1]
 
 

@@ -143,7 +143,12 @@ class Stage2DataConfig:
     stats_path: str | None = None
     """``preprocess_stats.npz`` to use; None computes it from the train split at the start of training."""
     augment: bool = True
-    """Training augmentation (official: on for the train split)."""
+    """Training augmentation (official: on for the train split). With cached image features it needs
+    ``feature_views`` > 1 and applies through those views."""
+    feature_views: int = 1
+    """K, views per training frame in the image-feature cache (``model.image_features: cached``): view 0 is the
+    un-augmented crop, views 1..K-1 fixed augmented crops (needs ``augment``); each epoch trains on one view per frame
+    with that view's geometry. 1: un-augmented features only (no augmentation)."""
     pelvis_vis_loosen_train: bool = False
     """Loosened visibility map in training (official train default False)."""
     pelvis_vis_loosen_test: bool = True
@@ -224,8 +229,19 @@ class Stage2Config:
         m = self.model
         if m.image_features == "cached" and not m.freeze_backbone:
             raise ValueError("model.image_features='cached' needs model.freeze_backbone=true (features never change)")
-        if m.image_features == "cached" and self.data.augment:
-            raise ValueError("model.image_features='cached' needs data.augment=false (a cached crop cannot change)")
+        views = self.data.feature_views
+        if views < 1:
+            raise ValueError(f"data.feature_views must be >= 1, got {views}")
+        if views > 1 and not (m.image_features == "cached" and self.data.augment):
+            raise ValueError(
+                f"data.feature_views={views} (augmented views of cached image features) needs "
+                "model.image_features='cached' and data.augment=true"
+            )
+        if m.image_features == "cached" and self.data.augment and views == 1:
+            raise ValueError(
+                "model.image_features='cached' with data.augment=true needs data.feature_views > 1 (augmented views "
+                "of the cached crops), or set data.augment=false"
+            )
         if not 0.0 <= self.train_options.cond_mask_prob <= 1.0:
             raise ValueError(f"train_options.cond_mask_prob must be in [0, 1], got {self.train_options.cond_mask_prob}")
         if not 0.0 <= self.train_options.image_feature_dropout < 1.0:

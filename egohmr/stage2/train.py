@@ -4,7 +4,8 @@ The run folder holds the engine's files (config.yaml, train.log, metrics.jsonl, 
 ``preprocess_stats/preprocess_stats.npz`` (the x0 normaliser, also stored inside every checkpoint). With
 ``train.init_checkpoint`` the weights and the x0 normaliser come from that file (`egohmr.train.init`): its weights
 were trained in that normalised space. The ``cached``
-image-feature mode reads/writes the feature cache of `egohmr.data.feature_cache` (`feature_dir`).
+image-feature mode reads/writes the feature cache of `egohmr.data.feature_cache` (`feature_dir`), with
+``data.feature_views`` views per training frame (augmented views; validation uses the un-augmented one).
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ def feature_dir(cfg: Stage2Config) -> Path:
     return Path(cfg.data.root) / f"features_stage2_{cfg.model.backbone}"
 
 
-def _cached(cfg: Stage2Config, model: EgoHMRModel, split: str, loosen: bool) -> Dataset:
+def _cached(cfg: Stage2Config, model: EgoHMRModel, split: str, loosen: bool, num_views: int) -> Dataset:
+    """Items of a split with cached image features of `num_views` views per frame (see `CachedFeatureDataset`)."""
     images = _dataset(cfg, split, load_images=True, augment=False, loosen=loosen)
-    feats = load_or_compute_features(images, model.backbone, cfg.model.backbone, feature_dir(cfg))
-    return CachedFeatureDataset(_dataset(cfg, split, load_images=False, augment=False, loosen=loosen), feats)
+    feats = load_or_compute_features(images, model.backbone, cfg.model.backbone, feature_dir(cfg), num_views=num_views)
+    items = _dataset(cfg, split, load_images=False, augment=False, loosen=loosen)
+    return CachedFeatureDataset(items, feats, seed=cfg.train.seed)
 
 
 def _stats_file(run_dir: Path) -> Path:
@@ -92,8 +95,8 @@ def train(cfg: Stage2Config, resume: bool = False) -> TrainResult:
         stats = PoseStats(model.x_mean.numpy().copy(), model.x_std.numpy().copy())
         save_pose_stats(_stats_file(run_dir), stats)
     if cfg.model.image_features == "cached":
-        train_set = _cached(cfg, model, "train", cfg.data.pelvis_vis_loosen_train)
-        val_set = _cached(cfg, model, "val", cfg.data.pelvis_vis_loosen_test)
+        train_set = _cached(cfg, model, "train", cfg.data.pelvis_vis_loosen_train, cfg.data.feature_views)
+        val_set = _cached(cfg, model, "val", cfg.data.pelvis_vis_loosen_test, 1)
     else:
         train_set = _dataset(cfg, "train", True, cfg.data.augment, cfg.data.pelvis_vis_loosen_train)
         val_set = _dataset(cfg, "val", True, False, cfg.data.pelvis_vis_loosen_test)
