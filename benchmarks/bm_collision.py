@@ -131,7 +131,7 @@ def main() -> None:
     _, folded = folded_bodies(body)
     folded_near = np.stack([near_surface_points(v, faces, args.points, rng) for v in folded.numpy()])
 
-    kept = (~certainly_outside(torch.from_numpy(cubes).float(), verts, body.faces)).float().mean()
+    kept = (~certainly_outside(torch.from_numpy(cubes).float(), verts, scorer.index.edges)).float().mean()
     print(f"grid cull keeps {100 * kept:.1f}% of the cube points")
     report("scene cubes", cubes, verts, faces, scorer, args.repeats)
     report("within 5 cm of the surface", near, verts, faces, scorer, args.repeats)

@@ -180,8 +180,14 @@ def repeat_images(batch: Mapping[str, Any], images: int) -> dict[str, Any]:
     }
 
 
+PER_IMAGE_HEADROOM = 1.1
+"""Factor on the measured bytes per image: the samples of a larger batch are other bodies, and the collision score's
+working memory follows how many scene points each body leaves near it (a few per cent between batch sizes)."""
+
+
 def calibrate(run_call: Any, example: Mapping[str, Any], device: torch.device | str, fixed_bytes: float) -> MemoryModel:
-    """Measure a sampling call on 1, 2 and 4 copies of one image and fit the `MemoryModel`.
+    """Measure a sampling call on 1, 2 and 4 copies of one image and fit the `MemoryModel` (bytes per image raised by
+    `PER_IMAGE_HEADROOM`).
 
     Args:
         run_call: ``run_call(batch)`` runs one (short) sampling call on a collated batch.
@@ -195,7 +201,8 @@ def calibrate(run_call: Any, example: Mapping[str, Any], device: torch.device | 
         with measure_peak_bytes(device) as peak:
             run_call(batch)
         peaks[images] = peak.value
-    return fit_memory_model(peaks, fixed_bytes)
+    memory = fit_memory_model(peaks, fixed_bytes)
+    return dataclasses.replace(memory, per_image_bytes=PER_IMAGE_HEADROOM * memory.per_image_bytes)
 
 
 def calibration_steps(num_steps: int) -> list[int]:

@@ -8,9 +8,10 @@ import trimesh
 
 from egohmr.body import load_body_model
 from egohmr.collision import SurfacePenetration, signed_distance, winding_numbers
+from egohmr.collision.clusters import build_face_clusters
 from egohmr.collision.poses import FOLDED_POSES, folded_bodies
 from egohmr.collision.surface import build_surface_index
-from egohmr.collision.winding import build_face_clusters, fast_winding_numbers
+from egohmr.collision.winding import fast_winding_numbers
 
 
 def _near_surface(mesh: trimesh.Trimesh, num: int, seed: int) -> np.ndarray:
