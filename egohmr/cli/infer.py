@@ -117,6 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--num-samples", type=int, default=None, help="samples (default 5)")
     parser.add_argument("--sampler", default=None, choices=("ddpm", "ddim"), help="sampler (default ddpm)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: all 50)")
+    parser.add_argument(
+        "--spacing", default=None, help="kept timesteps instead of --steps, e.g. '5,1,1,1,1' (see `egohmr test stage2`)"
+    )
     parser.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic (default), 1 stochastic")
     parser.add_argument("--fuse", action=argparse.BooleanOptionalAction, default=None, help="diffuse_fuse (default on)")
     parser.add_argument(
@@ -216,6 +219,7 @@ def infer_settings(args: argparse.Namespace) -> InferSettings:
             num_samples=args.num_samples,
             sampler=args.sampler,
             steps=args.steps,
+            spacing=args.spacing,
             eta=args.eta,
             fuse=args.fuse,
             guidance=args.guidance,

@@ -72,6 +72,9 @@ class SamplingOverrides:
     """Sampler; without `steps` it keeps the number of steps of the base settings."""
     steps: int | None = None
     """Denoising steps (1..T), turned into ``spacing`` by `egohmr.diffusion.spacing.spacing_for`."""
+    spacing: str | None = None
+    """Kept timesteps instead of `steps` (`egohmr.diffusion.schedule.space_timesteps`: ``ddimN``, ``N``,
+    ``N1,N2,...``)."""
     eta: float | None = None
     """DDIM η (0 deterministic, 1 the DDPM variance); ignored by ``ddpm``."""
     fuse: bool | None = None
@@ -91,12 +94,20 @@ class SamplingOverrides:
             schedule: the stage-2 model's noise schedule (number of training steps T).
 
         Raises:
-            ValueError: steps outside 1..T, or settings that `Stage2TestConfig` refuses.
+            ValueError: steps outside 1..T, an unparsable spacing, both steps and spacing, or settings that
+                `Stage2TestConfig` refuses.
         """
+        from egohmr.diffusion.schedule import space_timesteps
         from egohmr.diffusion.spacing import spacing_for
 
+        if self.steps is not None and self.spacing is not None:
+            raise ValueError("--steps and --spacing both given: pass one of them")
         settings = base
-        if self.sampler is not None or self.steps is not None:
+        if self.spacing is not None:
+            space_timesteps(schedule.num_train_timesteps, self.spacing)  # ValueError naming the spacing
+            sampler = self.sampler if self.sampler is not None else base.sampler
+            settings = dataclasses.replace(settings, sampler=sampler, spacing=self.spacing)
+        elif self.sampler is not None or self.steps is not None:
             sampler = self.sampler if self.sampler is not None else base.sampler
             steps = self.steps if self.steps is not None else num_sampling_steps(base, schedule)
             spacing = spacing_for(sampler, int(steps), schedule.num_train_timesteps)

@@ -151,6 +151,7 @@ def _infer_settings(extra: list[str]):
         (["--seed", "11"], "sampling.seed", 11),
         (["--max-memory-gb", "2.5"], "sampling.max_memory_gb", 2.5),
         (["--eta", "1"], "sampling.eta", 1.0),
+        (["--spacing", "5,1,1,1,1"], "sampling.spacing", "5,1,1,1,1"),
     ],
 )
 def test_infer_flag_reaches_its_setting(extra, field, expected):

@@ -52,6 +52,9 @@ def test_overrides_none_keeps_and_values_replace():
     )
     assert changed == expected
     assert num_sampling_steps(changed, SCHEDULE) == 5
+    spaced = SamplingOverrides(sampler="ddim", spacing="5,1,1,1,1", eta=1.0).apply(base, SCHEDULE)
+    assert (spaced.sampler, spaced.spacing, spaced.eta) == ("ddim", "5,1,1,1,1", 1.0)
+    assert num_sampling_steps(spaced, SCHEDULE) == 9
 
 
 @pytest.mark.parametrize(
@@ -60,6 +63,8 @@ def test_overrides_none_keeps_and_values_replace():
         (SamplingOverrides(num_samples=0), "num_samples must be >= 1"),
         (SamplingOverrides(sampler="euler"), "sampler must be 'ddpm' or 'ddim'"),  # type: ignore[arg-type]
         (SamplingOverrides(steps=51), "--steps must be in 1..50"),
+        (SamplingOverrides(spacing="26,1"), "timestep spacing '26,1'"),
+        (SamplingOverrides(steps=10, spacing="10"), "--steps and --spacing"),
     ],
 )
 def test_overrides_refuse_bad_values(overrides, message):
