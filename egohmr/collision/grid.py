@@ -22,7 +22,9 @@ import math
 
 import torch
 
-__all__ = ["certainly_outside", "unique_edges"]
+__all__ = ["BODIES_PER_GRID", "certainly_outside", "unique_edges"]
+
+BODIES_PER_GRID = 8
 
 
 def _shell(vertices: torch.Tensor, origin: torch.Tensor, cell: torch.Tensor, shape: list[int]) -> torch.Tensor:
@@ -112,6 +114,9 @@ def certainly_outside(points: torch.Tensor, vertices: torch.Tensor, edges: torch
         answer depends on that body alone (its own grid), not on the others in the batch.
     """
     vertices, points = vertices.detach(), points.detach()
+    if len(vertices) > BODIES_PER_GRID:
+        chunks = zip(points.split(BODIES_PER_GRID), vertices.split(BODIES_PER_GRID), strict=True)
+        return torch.cat([certainly_outside(p, v, edges, cell_size) for p, v in chunks])
     dx, dy, dz = (vertices.index_select(1, edges[:, 0]) - vertices.index_select(1, edges[:, 1])).unbind(-1)  # (B, E)
     cell = (dx * dx + dy * dy + dz * dz).amax(dim=1).div(3.0).sqrt().clamp(min=cell_size)  # (B,)
     return torch.stack([_outside_one(p, v, c) for p, v, c in zip(points, vertices, cell, strict=True)])

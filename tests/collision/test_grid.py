@@ -6,7 +6,7 @@ import torch
 
 from egohmr.body import load_body_model
 from egohmr.collision import inside_mask
-from egohmr.collision.grid import certainly_outside, unique_edges
+from egohmr.collision.grid import BODIES_PER_GRID, certainly_outside, unique_edges
 from egohmr.geometry import axis_angle_to_rotmat
 
 
@@ -62,3 +62,14 @@ def test_a_bodys_cull_does_not_depend_on_the_other_bodies_in_the_batch(posed_bod
     coarse = vertices[1:2] * 4.0  # edges 4x longer: a 4x larger cell if it were shared
     together = certainly_outside(torch.cat([points, points]), torch.cat([vertices[:1], coarse]), edges)
     torch.testing.assert_close(together[0], alone[0], rtol=0, atol=0)
+
+
+def test_a_batch_larger_than_one_grid_is_culled_in_chunks_with_the_same_answer(posed_bodies):
+    vertices, _, edges = posed_bodies
+    many = vertices.repeat(3, 1, 1)[: BODIES_PER_GRID + 3]  # more bodies than one grid holds
+    rng = np.random.default_rng(2)
+    lo, hi = vertices.amin(dim=(0, 1)), vertices.amax(dim=(0, 1))
+    points = torch.from_numpy(rng.uniform(size=(len(many), 2000, 3))) * (hi - lo + 0.2) + (lo - 0.1)
+    together = certainly_outside(points, many, edges)
+    alone = torch.cat([certainly_outside(p[None], v[None], edges) for p, v in zip(points, many, strict=True)])
+    assert torch.equal(together, alone) and together.any() and not together.all()
