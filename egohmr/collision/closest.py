@@ -81,21 +81,16 @@ def _closest_flat(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, face
     prunes the other candidates before their triangles are tested.
     """
     num_points = query.shape[1]
-    counts = [len(clusters.leaf_faces), *(len(ids) for ids in clusters.children)]  # nodes per level
-    point = torch.arange(num_points, device=query.device).repeat_interleave(counts[-1])  # (K,) pairs
-    node = torch.arange(counts[-1], device=query.device).repeat(num_points)
-    for level in range(len(counts) - 1, -1, -1):
-        data = tree.nodes[level].index_select(1, body.index_select(0, point) * counts[level] + node)  # (10, K)
+    point, node = clusters.top_pairs(num_points, query.device)  # (K,) (point, node) pairs
+    for level in range(len(clusters.level_sizes) - 1, -1, -1):
+        data = tree.node_rows(level, body.index_select(0, point), node)  # (10, K)
         q = query.index_select(1, point)  # (3, K)
         upper = _per_point_min(vec3.norm(data[7:] - q), point, num_points)  # (N,) a surface point is this near
         lower = vec3.norm(data[:3] - q) - data[6]  # (K,) no point of the node is nearer
         keep = torch.nonzero(lower <= upper.index_select(0, point)).squeeze(1)
         point, node, lower = point.index_select(0, keep), node.index_select(0, keep), lower.index_select(0, keep)
         if level > 0:
-            kids = clusters.children[level - 1].index_select(0, node)  # (K', M)
-            real = torch.nonzero(clusters.children_mask[level - 1].index_select(0, node).view(-1)).squeeze(1)
-            point = point.repeat_interleave(kids.shape[1]).index_select(0, real)
-            node = kids.view(-1).index_select(0, real)
+            point, node = clusters.child_pairs(level, point, node)
     first = lower == _per_point_min(lower, point, num_points).index_select(0, point)  # (K,) most promising leaf
     tested = [_leaf_triangles(query, body, point[first], node[first], tree, faces, clusters)]
     upper = _per_point_min(tested[0][0], tested[0][1], num_points).sqrt()  # (N,) exact distance to that leaf

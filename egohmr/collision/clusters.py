@@ -40,6 +40,25 @@ class FaceClusters:
     children: tuple[torch.Tensor, ...]
     children_mask: tuple[torch.Tensor, ...]
 
+    @property
+    def level_sizes(self) -> list[int]:
+        """Nodes per level, leaves first."""
+        return [len(self.leaf_faces), *(len(ids) for ids in self.children)]
+
+    def top_pairs(self, num_points: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(point, node): every (point, top node) pair, each (num_points * top,) long."""
+        top = self.level_sizes[-1]
+        return (
+            torch.arange(num_points, device=device).repeat_interleave(top),
+            torch.arange(top, device=device).repeat(num_points),
+        )
+
+    def child_pairs(self, level: int, point: torch.Tensor, node: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(point, child) pairs of the children of nodes `node` (K,) of `level` >= 1, each paired with its `point`."""
+        kids = self.children[level - 1].index_select(0, node)  # (K, M)
+        real = torch.nonzero(self.children_mask[level - 1].index_select(0, node).view(-1)).squeeze(1)
+        return point.repeat_interleave(kids.shape[1]).index_select(0, real), kids.view(-1).index_select(0, real)
+
     def to(self, device: torch.device | str) -> FaceClusters:
         return FaceClusters(
             self.leaf_faces.to(device),
@@ -133,6 +152,11 @@ class PosedTree:
     nodes: tuple[torch.Tensor, ...]
     vertices: torch.Tensor
     num_vertices: int
+
+    def node_rows(self, level: int, body: torch.Tensor, node: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+        """Rows `rows` (C of the 10) of nodes `node` (K,) of `level` of the meshes `body` (K,) long -> (C, K)."""
+        nodes_per_body = self.nodes[level].shape[1] * self.num_vertices // self.vertices.shape[1]
+        return self.nodes[level][rows].index_select(1, body * nodes_per_body + node)
 
     def corners(self, body: torch.Tensor, face_ids: torch.Tensor, faces: torch.Tensor) -> list[torch.Tensor]:
         """Corners a, b, c, each (3, K, S), of the triangles `face_ids` (K, S) long of the meshes `body` (K,) long."""

@@ -37,11 +37,9 @@ def _winding_flat(
 ) -> torch.Tensor:
     """Winding numbers (N,) of points `query` (3, N) w.r.t. the meshes `body` (N,) long of the posed `tree`."""
     winding = torch.zeros(query.shape[1], dtype=query.dtype, device=query.device)
-    counts = [len(clusters.leaf_faces), *(len(ids) for ids in clusters.children)]  # nodes per level
-    point = torch.arange(query.shape[1], device=query.device).repeat_interleave(counts[-1])  # (K,) pairs
-    node = torch.arange(counts[-1], device=query.device).repeat(query.shape[1])
-    for level in range(len(counts) - 1, -1, -1):
-        data = tree.nodes[level][:7].index_select(1, body.index_select(0, point) * counts[level] + node)  # (7, K)
+    point, node = clusters.top_pairs(query.shape[1], query.device)  # (K,) (point, node) pairs
+    for level in range(len(clusters.level_sizes) - 1, -1, -1):
+        data = tree.node_rows(level, body.index_select(0, point), node, slice(0, 7))  # (7, K)
         offset = data[:3] - query.index_select(1, point)  # (3, K)
         dist = vec3.norm(offset)
         far = dist > beta * data[6]
@@ -50,10 +48,7 @@ def _winding_flat(
         near = torch.nonzero(~far).squeeze(1)
         point, node = point.index_select(0, near), node.index_select(0, near)
         if level > 0:
-            kids = clusters.children[level - 1].index_select(0, node)  # (K', M)
-            keep = torch.nonzero(clusters.children_mask[level - 1].index_select(0, node).view(-1)).squeeze(1)
-            point = point.repeat_interleave(kids.shape[1]).index_select(0, keep)
-            node = kids.view(-1).index_select(0, keep)
+            point, node = clusters.child_pairs(level, point, node)
     corners = tree.corners(body.index_select(0, point), clusters.leaf_faces.index_select(0, node), faces)
     exact = _solid_angles(query.index_select(1, point).unsqueeze(-1), tuple(corners))  # (K, S)
     return winding.index_add_(0, point, (exact * clusters.leaf_mask.index_select(0, node)).sum(-1))
