@@ -71,10 +71,20 @@ def _check_shapes(points: torch.Tensor, vertices: torch.Tensor, index: SurfaceIn
         raise ValueError(f"vertices have {vertices.shape[1]} per body, the mesh topology {index.num_vertices}")
 
 
-def _surviving(points: torch.Tensor, vertices: torch.Tensor, index: SurfaceIndex, cell_size: float):
-    """(body, point, query): (N,) ids of the points the grid cull leaves and their coordinates (N, 3)."""
+def _sides(points: torch.Tensor, vertices: torch.Tensor, index: SurfaceIndex, cell_size: float):
+    """The points the grid cull leaves and their side, or None when it leaves none.
+
+    Returns:
+        (body, point, query, tree, inside): (N,) ids, coordinates (N, 3), the posed cluster tree and (N,) bool
+        (winding number > 0.5).
+    """
     body, point = torch.nonzero(~certainly_outside(points, vertices, index.edges, cell_size), as_tuple=True)
-    return body, point, body_rows(points, body, point).to(vertices.dtype)
+    if len(body) == 0:
+        return None
+    query = body_rows(points, body, point).to(vertices.dtype)
+    tree = pose_tree(vertices, index.faces, index.clusters)
+    inside = fast_winding_numbers_at(query, body, tree, index.faces, index.clusters) > 0.5
+    return body, point, query, tree, inside
 
 
 def _distance(query: torch.Tensor, body: torch.Tensor, vertices: torch.Tensor, index: SurfaceIndex,
@@ -109,11 +119,10 @@ def signed_distance(
     _check_shapes(points, vertices, index)
     index = index.to(vertices.device)
     result = torch.full(points.shape[:2], float("inf"), dtype=vertices.dtype, device=vertices.device)
-    body, point, query = _surviving(points, vertices, index, cell_size)
-    if len(body) == 0:
+    sides = _sides(points, vertices, index, cell_size)
+    if sides is None:
         return result
-    tree = pose_tree(vertices, index.faces, index.clusters)
-    inside = fast_winding_numbers_at(query, body, tree, index.faces, index.clusters) > 0.5
+    body, point, query, tree, inside = sides
     distance = _distance(query, body, vertices, index, tree)
     return result.index_put((body, point), torch.where(inside, -distance, distance))
 
@@ -133,11 +142,11 @@ def penetration_depth(
     _check_shapes(points, vertices, index)
     index = index.to(vertices.device)
     result = torch.zeros(points.shape[:2], dtype=vertices.dtype, device=vertices.device)
-    body, point, query = _surviving(points, vertices, index, cell_size)
-    if len(body) == 0:
+    sides = _sides(points, vertices, index, cell_size)
+    if sides is None:
         return result
-    tree = pose_tree(vertices, index.faces, index.clusters)
-    inside = torch.nonzero(fast_winding_numbers_at(query, body, tree, index.faces, index.clusters) > 0.5).squeeze(1)
+    body, point, query, tree, is_inside = sides
+    inside = torch.nonzero(is_inside).squeeze(1)
     if len(inside) == 0:
         return result
     body, point = body.index_select(0, inside), point.index_select(0, inside)
