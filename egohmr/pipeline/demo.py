@@ -30,7 +30,7 @@ from egohmr.pipeline.sampling import SamplingOverrides, num_sampling_steps
 if TYPE_CHECKING:  # kept out of the import: `egohmr demo --help` must not load torch
     from egohmr.stage2.config import Stage2TestConfig
 
-__all__ = ["DEFAULT_OUT", "DemoResult", "DemoSettings", "run_demo", "tiny_settings"]
+__all__ = ["DEFAULT_OUT", "DemoResult", "DemoSettings", "run_demo", "tiny_settings", "write_highlights"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ DEFAULT_OUT = Path("egohmr_demo_output")
 MARKER = ".egohmr_demo"
 SYNTH_SEED_OFFSET = 1000
 """The demo's rooms and people come from synth seed ``1000 + seed``: the shipped models were trained on seed 0."""
+HIGHLIGHT_METRIC = "mpjpe_mm"
+"""`highlights.png` shows the frames with the lowest (success) and highest (failure) value of this per-frame metric
+(pelvis-aligned MPJPE of all joints, mean over the samples): a rule fixed in code, not a choice made after looking."""
+HIGHLIGHTS_FILE = "highlights.png"
 
 PhaseFn = Callable[[str], None]
 TrackFn = Callable[[range, str], Iterable[int]]
@@ -268,19 +272,47 @@ def _write_frame_outputs(annotations, frames, inputs, results, evaluation, model
 
     from egohmr.evaluate.ground_truth import gt_bodies
     from egohmr.evaluate.report import per_frame_table
-    from egohmr.outputs import frame_stem, write_frame_outputs, write_html_report
+    from egohmr.outputs import frame_output_paths, frame_stem, write_frame_outputs, write_html_report
     from egohmr.pipeline.records import result_record
 
     n = len(frames)
     header, rows = per_frame_table(evaluation.stats, evaluation.imgname)
+    stems = [frame_stem(frames[i].name, i) for i in range(n)]
     _, gt_verts = gt_bodies(annotations, np.arange(n), {"male": models.male, "female": models.female}, torch.float32)
     for i in track(range(n), "outputs"):
         image, intr = inputs[i]
         name = frames[i].name
         frame_metrics = {k: v for k, v in zip(header[2:], rows[i][2:], strict=True) if isinstance(v, int | float)}
         record = result_record(name, image, intr, frames[i].bbox_px, results[i], gt_verts[i], frame_metrics)
-        write_frame_outputs(record, out, stem=frame_stem(name, i), image=image)
+        write_frame_outputs(record, out, stem=stems[i], image=image)
+    column = header.index(HIGHLIGHT_METRIC)
+    metric = [float(row[column]) if isinstance(row[column], int | float) else np.nan for row in rows]
+    write_highlights(out / HIGHLIGHTS_FILE, [frame_output_paths(out, stem).overlay for stem in stems], metric)
     return write_html_report(out, title="EgoHMR demo (synthetic EgoBody, shipped cpu checkpoints)")
+
+
+def write_highlights(path: Path, overlays: list[Path], metric_mm: list[float]) -> Path:
+    """Stack the overlay strips of the best and the worst frame by `metric_mm` (one strip when they coincide), each
+    labelled with its rank, frame index and value; writes `path` atomically and returns it."""
+    from PIL import Image
+
+    from egohmr.outputs.overlay import label_panel
+    from egohmr.outputs.writer import write_png
+
+    values = np.asarray(metric_mm, dtype=np.float64)
+    if not np.isfinite(values).any():
+        raise ValueError(f"{HIGHLIGHT_METRIC}: no finite per-frame value to choose highlights from")
+    best, worst = int(np.nanargmin(values)), int(np.nanargmax(values))
+    picks = {best: "success: lowest", worst: "failure: highest"} if best != worst else {best: "the only frame:"}
+    strips = []
+    for i, rank in picks.items():
+        with Image.open(overlays[i]) as im:
+            strip = np.asarray(im.convert("RGB"))
+        text = f"{rank} {HIGHLIGHT_METRIC} of {len(values)} frames: frame {i}, {values[i]:.0f} mm"
+        strips.append(label_panel(np.pad(strip, ((24, 0), (0, 0), (0, 0)), constant_values=255), text))
+    width = max(s.shape[1] for s in strips)
+    rows = [np.pad(s, ((0, 8), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in strips]
+    return write_png(path, np.concatenate(rows, axis=0)[:-8])
 
 
 def _no_bar(frames: range, _description: str) -> Iterable[int]:

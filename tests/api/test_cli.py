@@ -57,6 +57,8 @@ def test_demo_tiny(tiny_demo):
     assert len(overlays) == 2 and len(sorted((out / "frames").glob("*_scene.png"))) == 2
     img = np.asarray(Image.open(overlays[0]).convert("RGB")).astype(float)
     assert img.std() > 5.0
+    highlights = np.asarray(Image.open(out / "highlights.png").convert("RGB"))
+    assert highlights.shape[1] == img.shape[1] and highlights.shape[0] > img.shape[0]  # two labelled strips
     glbs = sorted((out / "frames").glob("*.glb"))
     assert len(glbs) == 2
     _check_glb(glbs[0], num_samples=2, gt=True)
