@@ -87,6 +87,8 @@ def _closest_flat(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, face
         q = query.index_select(1, point)  # (3, K)
         upper = _per_point_min(vec3.norm(data[7:] - q), point, num_points)  # (N,) a surface point is this near
         lower = vec3.norm(data[:3] - q) - data[6]  # (K,) no point of the node is nearer
+        if level == 0:
+            lower = torch.maximum(lower, tree.leaf_distance_bound(q, body.index_select(0, point), node))
         keep = torch.nonzero(lower <= upper.index_select(0, point)).squeeze(1)
         point, node, lower = point.index_select(0, keep), node.index_select(0, keep), lower.index_select(0, keep)
         if level > 0:

@@ -145,18 +145,36 @@ class PosedTree:
     Attributes:
         nodes: per level, leaves first: (10, B * N_k): rows centre (3), summed outward area vector (3), radius (1),
             one vertex of the node (3, a surface point within the radius); column b * N_k + node.
+        leaf_cylinders: (6, B * L): a solid cylinder around each leaf, coaxial with its area vector through its
+            centre: rows unit axis (3), lowest and highest height along it, radius; column b * L + leaf. Leaves are
+            nearly flat patches, so the distance to it bounds their distance much more tightly than the ball.
         vertices: (3, B * V); column b * V + vertex.
         num_vertices: V.
     """
 
     nodes: tuple[torch.Tensor, ...]
+    leaf_cylinders: torch.Tensor
     vertices: torch.Tensor
     num_vertices: int
 
     def node_rows(self, level: int, body: torch.Tensor, node: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
         """Rows `rows` (C of the 10) of nodes `node` (K,) of `level` of the meshes `body` (K,) long -> (C, K)."""
+        return self.nodes[level][rows].index_select(1, self._column(level, body, node))
+
+    def leaf_distance_bound(self, query: torch.Tensor, body: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+        """(K,) distance from points `query` (3, K) to the cylinders of leaves `leaf` (K,) of the meshes `body` (K,)
+        long: no point of such a leaf is nearer."""
+        cylinder = self.leaf_cylinders.index_select(1, self._column(0, body, leaf))  # (6, K)
+        centre = self.nodes[0][:3].index_select(1, self._column(0, body, leaf))
+        offset = query - centre
+        height = vec3.dot(offset, cylinder[:3])
+        lateral = vec3.norm(offset - height * cylinder[:3])
+        above = (height - cylinder[4]).clamp_min(0) + (cylinder[3] - height).clamp_min(0)
+        return torch.hypot((lateral - cylinder[5]).clamp_min(0), above)
+
+    def _column(self, level: int, body: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
         nodes_per_body = self.nodes[level].shape[1] * self.num_vertices // self.vertices.shape[1]
-        return self.nodes[level][rows].index_select(1, body * nodes_per_body + node)
+        return body * nodes_per_body + node
 
     def corners(self, body: torch.Tensor, face_ids: torch.Tensor, faces: torch.Tensor) -> list[torch.Tensor]:
         """Corners a, b, c, each (3, K, S), of the triangles `face_ids` (K, S) long of the meshes `body` (K,) long."""
@@ -185,7 +203,12 @@ def pose_tree(vertices: torch.Tensor, faces: torch.Tensor, clusters: FaceCluster
     leaf_normal = (_members(area, clusters.leaf_faces.T) * leaf_mask).sum(2)  # (3, B, L)
     leaf_points = _members(coords, clusters.leaf_vertices.T)  # (3, B, U, L): the leaf lies in their convex hull
     leaf_centre = leaf_points.mean(2)  # (3, B, L)
-    leaf_radius = vec3.norm(leaf_points - leaf_centre.unsqueeze(2)).amax(1)  # (B, L)
+    offsets = leaf_points - leaf_centre.unsqueeze(2)  # (3, B, U, L)
+    leaf_radius = vec3.norm(offsets).amax(1)  # (B, L)
+    axis = leaf_normal / vec3.norm(leaf_normal).clamp_min(1e-20)  # (3, B, L); any axis bounds a degenerate leaf
+    height = vec3.dot(offsets, axis.unsqueeze(2))  # (B, U, L)
+    lateral = vec3.norm(offsets - height * axis.unsqueeze(2)).amax(1)  # (B, L)
+    cylinders = torch.cat([axis, height.amin(1).unsqueeze(0), height.amax(1).unsqueeze(0), lateral.unsqueeze(0)])
     nodes = [torch.cat([leaf_centre, leaf_normal, leaf_radius.unsqueeze(0), leaf_points[:, :, 0]])]  # (10, B, L)
     for ids, mask in zip(clusters.children, clusters.children_mask, strict=True):
         members = _members(nodes[-1], ids.T)  # (10, B, M, N)
@@ -195,4 +218,6 @@ def pose_tree(vertices: torch.Tensor, faces: torch.Tensor, clusters: FaceCluster
         reach = vec3.norm(members[:3] - centre.unsqueeze(2)) + members[6]  # (B, M, N)
         radius = (reach * weight).amax(1)  # (B, N); padding members count 0
         nodes.append(torch.cat([centre, normal, radius.unsqueeze(0), members[7:, :, 0]]))
-    return PosedTree(tuple(n.view(len(n), -1) for n in nodes), coords.view(3, -1), num_vertices)
+    return PosedTree(
+        tuple(n.view(len(n), -1) for n in nodes), cylinders.view(6, -1), coords.view(3, -1), num_vertices
+    )

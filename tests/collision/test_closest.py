@@ -53,6 +53,13 @@ def test_node_balls_hold_their_vertices_in_a_posed_body(folded):
     assert (reach <= leaves[6] + 1e-6).all()
     representative = leaves[7:].permute(1, 2, 0)  # (B, L, 3): a vertex of the leaf
     assert ((corners - representative.unsqueeze(2)).norm(dim=-1).amin(-1) < 1e-6).all()
+    num_bodies, num_leaves, per_leaf = corners.shape[:3]
+    body = torch.arange(num_bodies).view(-1, 1, 1).expand(-1, num_leaves, per_leaf).reshape(-1)
+    leaf = torch.arange(num_leaves).view(1, -1, 1).expand(num_bodies, -1, per_leaf).reshape(-1)
+    inside_cylinder = tree.leaf_distance_bound(corners.reshape(-1, 3).T, body, leaf)
+    assert (inside_cylinder < 1e-6).all()  # every leaf vertex lies in its leaf's cylinder
+    outside = corners.reshape(-1, 3).T + 0.05 * tree.leaf_cylinders[:3].index_select(1, body * num_leaves + leaf)
+    assert (tree.leaf_distance_bound(outside, body, leaf) > 0).float().mean() > 0.9  # 5 cm along the axis: outside
 
 
 def test_closest_faces_match_brute_force_inside_outside_and_far(folded):
