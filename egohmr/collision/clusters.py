@@ -218,6 +218,4 @@ def pose_tree(vertices: torch.Tensor, faces: torch.Tensor, clusters: FaceCluster
         reach = vec3.norm(members[:3] - centre.unsqueeze(2)) + members[6]  # (B, M, N)
         radius = (reach * weight).amax(1)  # (B, N); padding members count 0
         nodes.append(torch.cat([centre, normal, radius.unsqueeze(0), members[7:, :, 0]]))
-    return PosedTree(
-        tuple(n.view(len(n), -1) for n in nodes), cylinders.view(6, -1), coords.view(3, -1), num_vertices
-    )
+    return PosedTree(tuple(n.view(len(n), -1) for n in nodes), cylinders.view(6, -1), coords.view(3, -1), num_vertices)
