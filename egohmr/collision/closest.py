@@ -61,20 +61,19 @@ def _per_point_min(values: torch.Tensor, point: torch.Tensor, num_points: int) -
 
 
 def _leaf_triangles(query: torch.Tensor, body: torch.Tensor, point: torch.Tensor, leaf: torch.Tensor,
-                    tree: PosedTree, faces: torch.Tensor, clusters: FaceClusters):  # fmt: skip
+                    tree: PosedTree, clusters: FaceClusters):  # fmt: skip
     """Squared distances (K * S,) from points `point` (K,) to the triangles of leaves `leaf` (K,), with the owning
     point and the face id of each (padding: inf)."""
     face_ids = clusters.leaf_faces.index_select(0, leaf)  # (K, S)
-    a, b, c = tree.corners(body.index_select(0, point), face_ids, faces)  # (3, K, S) each
+    a, b, c = tree.leaf_corners(body.index_select(0, point), leaf)  # (3, K, S) each
     q = query.index_select(1, point).unsqueeze(-1)  # (3, K, 1)
     bary = closest_point_barycentric(q, a, b, c)
     offset = q - (bary[0] * a + bary[1] * b + bary[2] * c)
     dist2 = torch.where(clusters.leaf_mask.index_select(0, leaf), vec3.dot(offset, offset), float("inf"))
-    return dist2.view(-1), point.repeat_interleave(face_ids.shape[1]), face_ids.view(-1)
+    return dist2.reshape(-1), point.repeat_interleave(face_ids.shape[1]), face_ids.view(-1)
 
 
-def _closest_flat(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, faces: torch.Tensor,
-                  clusters: FaceClusters) -> torch.Tensor:  # fmt: skip
+def _closest_flat(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, clusters: FaceClusters) -> torch.Tensor:
     """Closest face ids (N,) of points `query` (3, N) on the meshes `body` (N,) long of the posed `tree`.
 
     Descent to the candidate leaves; then the leaf of smallest lower bound is tested first, and its exact distance
@@ -94,10 +93,10 @@ def _closest_flat(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, face
         if level > 0:
             point, node = clusters.child_pairs(level, point, node)
     first = lower == _per_point_min(lower, point, num_points).index_select(0, point)  # (K,) most promising leaf
-    tested = [_leaf_triangles(query, body, point[first], node[first], tree, faces, clusters)]
+    tested = [_leaf_triangles(query, body, point[first], node[first], tree, clusters)]
     upper = _per_point_min(tested[0][0], tested[0][1], num_points).sqrt()  # (N,) exact distance to that leaf
     rest = ~first & (lower <= upper.index_select(0, point))
-    tested.append(_leaf_triangles(query, body, point[rest], node[rest], tree, faces, clusters))
+    tested.append(_leaf_triangles(query, body, point[rest], node[rest], tree, clusters))
     dist2, owner, face = (torch.cat(parts) for parts in zip(*tested, strict=True))
     winner = torch.nonzero(dist2 == _per_point_min(dist2, owner, num_points).index_select(0, owner)).squeeze(1)
     closest = torch.zeros(num_points, dtype=torch.long, device=query.device)
@@ -105,18 +104,17 @@ def _closest_flat(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, face
 
 
 @torch.no_grad()
-def closest_faces(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, faces: torch.Tensor,
-                  clusters: FaceClusters, chunk: int = 8192) -> torch.Tensor:  # fmt: skip
+def closest_faces(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, clusters: FaceClusters,
+                  chunk: int = 8192) -> torch.Tensor:  # fmt: skip
     """Ids (N,) long of the triangles closest to points `query` (N, 3), metres, on the meshes `body` (N,) long of a
-    posed tree (`egohmr.collision.clusters.pose_tree`) of the topology `faces` (F, 3), same frame. Exact (ties: any
-    of the closest). Not differentiable: recompute the distance to the returned triangles for gradients.
+    posed tree (`egohmr.collision.clusters.pose_tree`) of the topology `clusters` was built for, same frame. Exact
+    (ties: any of the closest). Not differentiable: recompute the distance to the returned triangles for gradients.
 
     Args:
         chunk: points evaluated at once; bounds the memory.
     """
-    query = query.detach().to(tree.vertices.dtype).T.contiguous()  # (3, N)
+    query = query.detach().to(tree.leaf_triangles.dtype).T.contiguous()  # (3, N)
     parts = [
-        _closest_flat(q, b, tree, faces, clusters)
-        for q, b in zip(query.split(chunk, dim=1), body.split(chunk), strict=True)
+        _closest_flat(q, b, tree, clusters) for q, b in zip(query.split(chunk, dim=1), body.split(chunk), strict=True)
     ]
     return torch.cat(parts) if parts else body.new_zeros(0)

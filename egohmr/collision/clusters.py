@@ -140,7 +140,7 @@ def build_face_clusters(
 
 @dataclass(frozen=True)
 class PosedTree:
-    """Per-pose summaries of the tree for B meshes of V vertices, metres, coordinates first (`egohmr.collision.vec3`).
+    """Per-pose summaries of the tree for B meshes, metres, coordinates first (`egohmr.collision.vec3`).
 
     Attributes:
         nodes: per level, leaves first: (10, B * N_k): rows centre (3), summed outward area vector (3), radius (1),
@@ -148,14 +148,15 @@ class PosedTree:
         leaf_cylinders: (6, B * L): a solid cylinder around each leaf, coaxial with its area vector through its
             centre: rows unit axis (3), lowest and highest height along it, radius; column b * L + leaf. Leaves are
             nearly flat patches, so the distance to it bounds their distance much more tightly than the ball.
-        vertices: (3, B * V); column b * V + vertex.
-        num_vertices: V.
+        leaf_triangles: (B * L, 9 * S): the corners of each leaf's S triangles (padding repeats the first), row
+            b * L + leaf, columns (corner, coordinate, triangle): one contiguous row per leaf, gathered at once.
+        num_bodies: B.
     """
 
     nodes: tuple[torch.Tensor, ...]
     leaf_cylinders: torch.Tensor
-    vertices: torch.Tensor
-    num_vertices: int
+    leaf_triangles: torch.Tensor
+    num_bodies: int
 
     def node_rows(self, level: int, body: torch.Tensor, node: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
         """Rows `rows` (C of the 10) of nodes `node` (K,) of `level` of the meshes `body` (K,) long -> (C, K)."""
@@ -172,14 +173,14 @@ class PosedTree:
         above = (height - cylinder[4]).clamp_min(0) + (cylinder[3] - height).clamp_min(0)
         return torch.hypot((lateral - cylinder[5]).clamp_min(0), above)
 
-    def _column(self, level: int, body: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
-        nodes_per_body = self.nodes[level].shape[1] * self.num_vertices // self.vertices.shape[1]
-        return body * nodes_per_body + node
+    def leaf_corners(self, body: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+        """Corners (3, 3, K, S) (corner a/b/c, coordinate, pair, triangle) of the triangles of leaves `leaf` (K,) of
+        the meshes `body` (K,) long, in the order of `FaceClusters.leaf_faces`."""
+        rows = self.leaf_triangles.index_select(0, self._column(0, body, leaf))  # (K, 9 * S)
+        return rows.view(len(leaf), 3, 3, rows.shape[1] // 9).permute(1, 2, 0, 3)
 
-    def corners(self, body: torch.Tensor, face_ids: torch.Tensor, faces: torch.Tensor) -> list[torch.Tensor]:
-        """Corners a, b, c, each (3, K, S), of the triangles `face_ids` (K, S) long of the meshes `body` (K,) long."""
-        ids = faces[face_ids] + (body * self.num_vertices).view(-1, 1, 1)  # (K, S, 3) columns of `vertices`
-        return [self.vertices.index_select(1, ids[..., i].reshape(-1)).view(3, *face_ids.shape) for i in range(3)]
+    def _column(self, level: int, body: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
+        return body * (self.nodes[level].shape[1] // self.num_bodies) + node
 
 
 def _members(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -195,7 +196,7 @@ def pose_tree(vertices: torch.Tensor, faces: torch.Tensor, clusters: FaceCluster
     """Node summaries of posed meshes `vertices` (B, V, 3), metres, of the topology `faces` (F, 3) long that
     `clusters` was built for. Not differentiable."""
     vertices = vertices.detach()
-    num_bodies, num_vertices = vertices.shape[:2]
+    num_bodies = len(vertices)
     coords = vertices.permute(2, 0, 1).contiguous()  # (3, B, V)
     v0, v1, v2 = (_members(coords, faces[:, i : i + 1].T)[:, :, 0] for i in range(3))  # (3, B, F) each
     area = 0.5 * vec3.cross(v1 - v0, v2 - v0)  # (3, B, F) outward area vectors
@@ -218,4 +219,6 @@ def pose_tree(vertices: torch.Tensor, faces: torch.Tensor, clusters: FaceCluster
         reach = vec3.norm(members[:3] - centre.unsqueeze(2)) + members[6]  # (B, M, N)
         radius = (reach * weight).amax(1)  # (B, N); padding members count 0
         nodes.append(torch.cat([centre, normal, radius.unsqueeze(0), members[7:, :, 0]]))
-    return PosedTree(tuple(n.view(len(n), -1) for n in nodes), cylinders.view(6, -1), coords.view(3, -1), num_vertices)
+    triangles = torch.stack([_members(corner, clusters.leaf_faces.T) for corner in (v0, v1, v2)])  # (3, 3, B, S, L)
+    triangles = triangles.permute(2, 4, 0, 1, 3).reshape(num_bodies * len(clusters.leaf_faces), -1).contiguous()
+    return PosedTree(tuple(n.view(len(n), -1) for n in nodes), cylinders.view(6, -1), triangles, num_bodies)

@@ -83,7 +83,7 @@ def _sides(points: torch.Tensor, vertices: torch.Tensor, index: SurfaceIndex, ce
         return None
     query = body_rows(points, body, point).to(vertices.dtype)
     tree = pose_tree(vertices, index.faces, index.clusters)
-    inside = fast_winding_numbers_at(query, body, tree, index.faces, index.clusters) > 0.5
+    inside = fast_winding_numbers_at(query, body, tree, index.clusters) > 0.5
     return body, point, query, tree, inside
 
 
@@ -91,7 +91,7 @@ def _distance(query: torch.Tensor, body: torch.Tensor, vertices: torch.Tensor, i
               tree: PosedTree) -> torch.Tensor:  # fmt: skip
     """Distance (N,) of points `query` (N, 3) to the meshes `body` (N,) of `vertices` (B, V, 3): exact, and
     differentiable w.r.t. `query` and `vertices` through the closest triangle."""
-    face = closest_faces(query, body, tree, index.faces, index.clusters)  # (N,)
+    face = closest_faces(query, body, tree, index.clusters)  # (N,)
     a, b, c = body_rows(vertices, body, index.faces[face]).permute(1, 2, 0)  # (3, N) each, coordinates first
     q = query.T
     bary = closest_point_barycentric(q, a, b, c)

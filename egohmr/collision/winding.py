@@ -23,8 +23,8 @@ from egohmr.collision.clusters import FaceClusters, PosedTree, pose_tree
 __all__ = ["fast_winding_numbers", "fast_winding_numbers_at"]
 
 
-def _solid_angles(query: torch.Tensor, corners: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Signed solid angle / 4 pi (K, S) of triangles with corners (3, K, S) each, seen from `query` (3, K, 1)."""
+def _solid_angles(query: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """Signed solid angle / 4 pi (K, S) of triangles with corners (3, 3, K, S), seen from `query` (3, K, 1)."""
     a, b, c = (corner - query for corner in corners)
     la, lb, lc = vec3.norm(a), vec3.norm(b), vec3.norm(c)
     det = vec3.dot(a, vec3.cross(b, c))
@@ -33,7 +33,7 @@ def _solid_angles(query: torch.Tensor, corners: tuple[torch.Tensor, torch.Tensor
 
 
 def _winding_flat(
-    query: torch.Tensor, body: torch.Tensor, tree: PosedTree, faces: torch.Tensor, clusters: FaceClusters, beta: float
+    query: torch.Tensor, body: torch.Tensor, tree: PosedTree, clusters: FaceClusters, beta: float
 ) -> torch.Tensor:
     """Winding numbers (N,) of points `query` (3, N) w.r.t. the meshes `body` (N,) long of the posed `tree`."""
     winding = torch.zeros(query.shape[1], dtype=query.dtype, device=query.device)
@@ -49,28 +49,27 @@ def _winding_flat(
         point, node = point.index_select(0, near), node.index_select(0, near)
         if level > 0:
             point, node = clusters.child_pairs(level, point, node)
-    corners = tree.corners(body.index_select(0, point), clusters.leaf_faces.index_select(0, node), faces)
-    exact = _solid_angles(query.index_select(1, point).unsqueeze(-1), tuple(corners))  # (K, S)
+    corners = tree.leaf_corners(body.index_select(0, point), node)
+    exact = _solid_angles(query.index_select(1, point).unsqueeze(-1), corners)  # (K, S)
     return winding.index_add_(0, point, (exact * clusters.leaf_mask.index_select(0, node)).sum(-1))
 
 
 @torch.no_grad()
-def fast_winding_numbers_at(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, faces: torch.Tensor,
-                            clusters: FaceClusters, beta: float = 1.0, chunk: int = 16384) -> torch.Tensor:  # fmt: skip
+def fast_winding_numbers_at(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, clusters: FaceClusters,
+                            beta: float = 1.0, chunk: int = 16384) -> torch.Tensor:  # fmt: skip
     """Approximate generalised winding numbers (N,) of points `query` (N, 3), metres, w.r.t. the meshes `body` (N,)
     long of a posed tree (`egohmr.collision.clusters.pose_tree`), same frame.
 
     Args:
-        faces: (F, 3) long, outward (counter-clockwise) triangles of the topology `clusters` was built for.
         beta: a cluster counts as far when its centre is more than `beta` radii away.
         chunk: points evaluated at once; bounds the memory.
 
     Returns:
         (N,) float: about 1 inside, 0 outside (2 where two parts overlap). Not differentiable.
     """
-    query = query.detach().to(tree.vertices.dtype).T.contiguous()  # (3, N)
+    query = query.detach().to(tree.leaf_triangles.dtype).T.contiguous()  # (3, N)
     parts = [
-        _winding_flat(q, b, tree, faces, clusters, beta)
+        _winding_flat(q, b, tree, clusters, beta)
         for q, b in zip(query.split(chunk, dim=1), body.split(chunk), strict=True)
     ]
     return torch.cat(parts) if parts else query.new_zeros(0)
@@ -83,6 +82,4 @@ def fast_winding_numbers(points: torch.Tensor, vertices: torch.Tensor, faces: to
     """
     body = torch.arange(len(points), device=points.device).repeat_interleave(points.shape[1])
     tree = pose_tree(vertices, faces, clusters)
-    return fast_winding_numbers_at(points.reshape(-1, 3), body, tree, faces, clusters, beta, chunk).view(
-        points.shape[:2]
-    )
+    return fast_winding_numbers_at(points.reshape(-1, 3), body, tree, clusters, beta, chunk).view(points.shape[:2])

@@ -68,7 +68,7 @@ def test_closest_faces_match_brute_force_inside_outside_and_far(folded):
     lo, hi = vertices.amin(dim=(0, 1)), vertices.amax(dim=(0, 1))
     points = torch.from_numpy(rng.uniform(size=(600, 3))).float() * (hi - lo + 0.6) + (lo - 0.3)
     body = torch.from_numpy(rng.integers(0, len(vertices), 600))
-    face = closest_faces(points, body, pose_tree(vertices, faces, clusters), faces, clusters)
+    face = closest_faces(points, body, pose_tree(vertices, faces, clusters), clusters)
     found = _distance_to(points, body, vertices, faces, face)
     expected = torch.stack([_brute_force_distance(points[i : i + 1], vertices[body[i]], faces)[0] for i in range(600)])
     torch.testing.assert_close(found, expected, rtol=0, atol=1e-6)
