@@ -12,7 +12,7 @@ from egohmr.stage2.config import load_stage2_config
 
 def test_every_packaged_yaml_sits_inside_the_package():
     names = sorted(p.stem for p in PACKAGED_CONFIG_DIR.glob("*.yaml"))
-    assert names == ["stage1_cpu", "stage1_official", "stage2_cpu", "stage2_official"]
+    assert names == ["stage1_cpu", "stage1_cpu_20k", "stage1_official", "stage2_cpu", "stage2_cpu_20k", "stage2_official"]
     assert PACKAGED_CONFIG_DIR.parent.name == "egohmr"
 
 
@@ -37,3 +37,10 @@ def test_unknown_names_and_missing_folders_are_refused(tmp_path):
     assert packaged_config("somewhere/stage1_cpu.yaml") is None  # a path is a path, not a packaged name
     with pytest.raises(FileNotFoundError, match="stage1_cpu"):
         load_stage1_config(str(tmp_path / "missing.yaml"))
+
+
+def test_shipped_recipes_are_the_cpu_presets_with_their_data_and_length():
+    s1, s2 = load_stage1_config("stage1_cpu_20k"), load_stage2_config("stage2_cpu_20k")
+    assert s1.model == load_stage1_config("cpu").model and (s1.train.max_steps, s1.data.val_spacing) == (4000, 6)
+    assert s2.model == load_stage2_config("cpu").model and s2.data.num_scene_points_file == 4096
+    assert (s2.train.max_steps, s2.train.val_subsample) == (4000, 6)
