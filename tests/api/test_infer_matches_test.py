@@ -54,6 +54,7 @@ def both(tiny_demo, tmp_path_factory) -> tuple[dict[str, np.ndarray], dict[str, 
     keypoints' boxes), each in the order of the frames' names."""
     from egohmr.pipeline.checkpoints import SHIPPED_STAGE1, SHIPPED_STAGE2
     from egohmr.recordings.export import export_egobody_recording
+    from egohmr.stage2.checkpoint import load as load_stage2
 
     data = tiny_demo / "dataset"
     split = _split_of(data)
@@ -64,8 +65,9 @@ def both(tiny_demo, tmp_path_factory) -> tuple[dict[str, np.ndarray], dict[str, 
     _main(["test", "stage1", "--checkpoint", SHIPPED_STAGE1, *common, "--scene-dir", s1, "--out", t1, "--device",
            "cpu", "--no-baseline"])  # fmt: skip
     results1 = t1 / "results.pkl"
+    cube_points = load_stage2(SHIPPED_STAGE2)[1].data.num_scene_points_file  # what infer crops for this checkpoint
     _main(["preprocess", "scene-s2-test", *common, "--stage1-results", results1, "--out", s2, "--allow-replacement",
-           "--no-progress"])  # fmt: skip
+           "--no-progress", "--num-points", str(cube_points)])  # fmt: skip
     _main(["test", "stage2", "--checkpoint", SHIPPED_STAGE2, *common, "--scene-dir", s2, "--stage1-results",
            results1, *SAMPLING, "--device", "cpu", "--no-collision", "--out", t2])  # fmt: skip
 

@@ -12,7 +12,8 @@ from egohmr.stage2.config import load_stage2_config
 
 def test_every_packaged_yaml_sits_inside_the_package():
     names = sorted(p.stem for p in PACKAGED_CONFIG_DIR.glob("*.yaml"))
-    assert names == ["stage1_cpu", "stage1_cpu_20k", "stage1_official", "stage2_cpu", "stage2_cpu_20k", "stage2_official"]
+    presets = ["stage1_cpu", "stage1_cpu_20k", "stage1_official", "stage2_cpu", "stage2_cpu_20k", "stage2_official"]
+    assert names == presets
     assert PACKAGED_CONFIG_DIR.parent.name == "egohmr"
 
 
