@@ -118,7 +118,10 @@ def _check_points(arr: np.ndarray, where: str, num_points: int | None) -> np.nda
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ValueError(f"{where}: expected (P, 3) scene points, got shape {arr.shape}")
     if num_points is not None and arr.shape[0] != num_points:
-        raise ValueError(f"{where}: expected {num_points} points, got {arr.shape[0]}")
+        raise ValueError(
+            f"{where}: expected {num_points} points, got {arr.shape[0]} (data.num_scene_points_file of the config or"
+            f" checkpoint; re-run `egohmr preprocess` with --num-points {num_points})"
+        )
     return arr
 
 
