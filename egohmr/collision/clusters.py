@@ -165,8 +165,9 @@ class PosedTree:
     def leaf_distance_bound(self, query: torch.Tensor, body: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
         """(K,) distance from points `query` (3, K) to the cylinders of leaves `leaf` (K,) of the meshes `body` (K,)
         long: no point of such a leaf is nearer."""
-        cylinder = self.leaf_cylinders.index_select(1, self._column(0, body, leaf))  # (6, K)
-        centre = self.nodes[0][:3].index_select(1, self._column(0, body, leaf))
+        column = self._column(0, body, leaf)
+        cylinder = self.leaf_cylinders.index_select(1, column)  # (6, K)
+        centre = self.nodes[0][:3].index_select(1, column)
         offset = query - centre
         height = vec3.dot(offset, cylinder[:3])
         lateral = vec3.norm(offset - height * cylinder[:3])
