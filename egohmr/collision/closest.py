@@ -82,12 +82,13 @@ def _closest_flat(query: torch.Tensor, body: torch.Tensor, tree: PosedTree, clus
     num_points = query.shape[1]
     point, node = clusters.top_pairs(num_points, query.device)  # (K,) (point, node) pairs
     for level in range(len(clusters.level_sizes) - 1, -1, -1):
-        data = tree.node_rows(level, body.index_select(0, point), node)  # (10, K)
+        owner = body.index_select(0, point)  # (K,) mesh of each pair
+        data = tree.node_rows(level, owner, node)  # (10, K)
         q = query.index_select(1, point)  # (3, K)
         upper = _per_point_min(vec3.norm(data[7:] - q), point, num_points)  # (N,) a surface point is this near
         lower = vec3.norm(data[:3] - q) - data[6]  # (K,) no point of the node is nearer
         if level == 0:
-            lower = torch.maximum(lower, tree.leaf_distance_bound(q, body.index_select(0, point), node))
+            lower = torch.maximum(lower, tree.leaf_distance_bound(q, owner, node))
         keep = torch.nonzero(lower <= upper.index_select(0, point)).squeeze(1)
         point, node, lower = point.index_select(0, keep), node.index_select(0, keep), lower.index_select(0, keep)
         if level > 0:
