@@ -10,6 +10,9 @@ backward through the vertices) and for the exact test, and their ratio:
 * folded poses (`egohmr.collision.poses`: deep squat, crouch, arms crossed, knees to chest, hands on the belly, one
   leg raised), near-surface shell: where the body intersects itself.
 
+As a compiled anchor it also times libigl doing the score's two searches without gradients, body by body: its
+hierarchical fast winding number (the sign) and its AABB-tree closest point (the magnitude).
+
 It also prints the share of cube points the conservative grid cull leaves. Not part of the test run::
 
     python benchmarks/bm_collision.py [--body open|open-lowres|PATH] [--bodies 8] [--threads 2]
@@ -21,6 +24,7 @@ import argparse
 import time
 from pathlib import Path
 
+import igl
 import numpy as np
 import torch
 
@@ -86,8 +90,16 @@ def exact_inside(points: np.ndarray, vertices: torch.Tensor, faces: np.ndarray) 
     return np.stack([inside_mask(p, v, faces) for p, v in zip(points, vertices.numpy(), strict=True)])
 
 
+def libigl_searches(points: np.ndarray, vertices: torch.Tensor, faces: np.ndarray) -> None:
+    """libigl's fast winding number and closest point of every point, body by body (C++, no gradient)."""
+    for p, v in zip(points.astype(np.float64), vertices.double().numpy(), strict=True):
+        igl.fast_winding_number(v, faces, p)
+        igl.point_mesh_squared_distance(p, v, faces)
+
+
 def report(name: str, points: np.ndarray, vertices: torch.Tensor, faces: np.ndarray, scorer, repeats: int) -> None:
-    """Print agreement with the exact test and ms per body (fast forward, fast + backward, exact) on one point set."""
+    """Print agreement with the exact test and ms per body (fast forward, fast + backward, libigl's two searches,
+    exact) on one point set."""
     pts = torch.from_numpy(points).float()
     fast = (signed_distance(pts, vertices, scorer.index) < 0).numpy()
     start = time.perf_counter()
@@ -96,9 +108,11 @@ def report(name: str, points: np.ndarray, vertices: torch.Tensor, faces: np.ndar
     t_fast = timed(lambda: scorer(pts, vertices), repeats) / len(vertices)
     v_grad = vertices.clone().requires_grad_(True)
     t_grad = timed(lambda: scorer(pts, v_grad).sum().backward(), repeats) / len(vertices)
+    t_igl = timed(lambda: libigl_searches(points, vertices, faces), 1) / len(vertices)
     print(f"{name:27s}: agreement {100 * (fast == exact).mean():7.3f}% (inside {100 * exact.mean():4.1f}%); ms/body: "
-          f"fast {1e3 * t_fast:6.1f}, fast+backward {1e3 * t_grad:6.1f}, exact {1e3 * t_exact:6.1f}; "
-          f"exact/fast+backward {t_exact / t_grad:5.1f}x")  # fmt: skip
+          f"fast {1e3 * t_fast:6.1f}, fast+backward {1e3 * t_grad:6.1f}, libigl searches {1e3 * t_igl:6.1f}, "
+          f"exact {1e3 * t_exact:6.1f}; exact/fast+backward {t_exact / t_grad:5.1f}x, "
+          f"libigl/fast+backward {t_igl / t_grad:4.1f}x")  # fmt: skip
 
 
 def main() -> None:
