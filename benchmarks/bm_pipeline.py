@@ -8,7 +8,7 @@ Random weights at the official sizes: stage 1 (ResNet-50 on 224 crops, PointNet 
 front of the camera, flow) from the ``official`` stage-1 preset, stage 2 as `bm_stage2.build_model` (GCN 3718 ->
 1024 x 4), packaged open body. Inputs: a 1920 x 1080 image and a room of 200,000 points (floor, two walls, a table)
 in the world frame with a camera pose per frame. Per setting (5 samples, diffuse_fuse, collision guidance; DDPM-50,
-DDIM-10 with eta 1 and the fast setting of docs/stage2.md: DDIM over the steps ``5,2,1,1,1``, eta 1),
+DDIM-10 with eta 1 and the fast setting, ``--fast``: `egohmr.stage2.config.fast_sampling`),
 `EgoHMRPipeline.predict_frames` runs the frames one per call and then as many per call as
 ``--max-memory-gb`` allows (`EgoHMRPipeline.images_per_batch`), and prints frames/s, the mean seconds of each step
 per frame (stage 1, stage-2 scene crop, stage 2, bodies) and the process's peak RSS.
@@ -98,10 +98,6 @@ def run(pipe: EgoHMRPipeline, frames: list[FrameInputs], settings, per_call: int
     return (time.perf_counter() - tic) / len(frames), steps
 
 
-FAST = "5,2,1,1,1"
-"""Kept timesteps of the fast setting (docs/stage2.md, "Few steps")."""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -111,13 +107,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 frames, DDIM-2 / DDPM-4, 2 samples, one thread count")
     args = parser.parse_args()
     pipe = official_pipeline()
+    samples = 2 if args.quick else 5
+    guided = {"num_samples": samples, "eta": 1.0, "fuse": True, "guidance": True}
     plans = (
-        {"ddpm-50": ("ddpm", 50, None), "ddim-10 eta 1": ("ddim", 10, None), "fast 5,2,1,1,1": ("ddim", None, FAST)}
+        {
+            "ddpm-50": SamplingOverrides(sampler="ddpm", steps=50, **guided),
+            "ddim-10 eta 1": SamplingOverrides(sampler="ddim", steps=10, **guided),
+            "fast setting": SamplingOverrides(fast=True, num_samples=samples),
+        }
         if not args.quick
-        else {"ddpm-4": ("ddpm", 4, None), "ddim-2": ("ddim", 2, None), "fast 2,1": ("ddim", None, "2,1")}
+        else {
+            "ddpm-4": SamplingOverrides(sampler="ddpm", steps=4, **guided),
+            "ddim-2": SamplingOverrides(sampler="ddim", steps=2, **guided),
+            "fast 2,1": SamplingOverrides(sampler="ddim", spacing="2,1", **guided),
+        }
     )
     frames = frames_of(2 if args.quick else args.frames, args.scene_points)
-    samples = 2 if args.quick else 5
     print(
         f"official sizes, random weights, {len(frames)} frames of 1920x1080, {args.scene_points} scene points, "
         f"{samples} samples, diffuse_fuse + guidance; cpu"
@@ -125,10 +130,7 @@ def main() -> None:
     peak = RunPeak("cpu")
     for threads in args.threads[:1] if args.quick else args.threads:
         torch.set_num_threads(threads)
-        for plan, (sampler, steps, spacing) in plans.items():
-            choice = SamplingOverrides(
-                num_samples=samples, sampler=sampler, steps=steps, spacing=spacing, eta=1.0, fuse=True, guidance=True
-            )
+        for plan, choice in plans.items():
             settings = pipe.sampling_settings(overrides=choice)
             capped = pipe.images_per_batch(frames[0], dataclasses.replace(settings, max_memory_gb=args.max_memory_gb))
             single = None

@@ -38,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--num-samples", type=int, default=None, help="stage-2 samples per frame (default: the demo preset's, 5)"
     )
     parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="stage 2 in the fast setting: DDIM over 10 steps, eta 1, stronger guidance (docs/stage2.md)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=None, help="seed of the synthetic data and of the sampling (default 0)"
     )
     parser.add_argument("--device", default=DEFAULTS.device, choices=("auto", "cpu", "cuda"), help="torch device")
@@ -74,7 +79,7 @@ def demo_settings(args: argparse.Namespace) -> DemoSettings:
         stage1=args.stage1,
         stage2=args.stage2,
         sampling=SamplingOverrides(
-            num_samples=args.num_samples, sampler=args.sampler, steps=args.steps, seed=args.seed
+            fast=args.fast, num_samples=args.num_samples, sampler=args.sampler, steps=args.steps, seed=args.seed
         ),
     )
     return tiny_settings(settings) if args.tiny else settings

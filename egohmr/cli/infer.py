@@ -5,7 +5,7 @@ and camera poses; write the demo's per-frame outputs and, for the sequence, one 
         [--intrinsics fx,fy,cx,cy | JSON] [--fov DEG]
         [--poses JSON | NPY | transf_matrices_all_seqs.pkl --recording NAME [--kinect2scene JSON]]
         [--person K] [--conf-threshold C] [--up-axis y|z] [--smooth]
-        [--stage1 CKPT --stage2 CKPT] [--num-samples N] [--sampler ddpm --steps 50] [--eta 0]
+        [--stage1 CKPT --stage2 CKPT] [--fast] [--num-samples N] [--sampler ddpm --steps 50] [--eta 0]
         [--no-fuse] [--no-guidance] [--seed 0] [--max-memory-gb G] [--device auto]
 
 Inputs are read and checked by `egohmr.recordings.load_recording` (formats: docs/infer.md); the frames run through
@@ -114,6 +114,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--stage1", type=Path, default=None, help="stage-1 checkpoint (ours or official)")
     parser.add_argument("--stage2", type=Path, default=None, help="stage-2 checkpoint (ours or official)")
     # sampling: None keeps the demo preset of the stage-2 checkpoint (egohmr.pipeline.sampling)
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="the fast setting: DDIM over 10 steps (5,2,1,1,1), eta 1, stronger guidance, ~1/4 of the default's "
+        "stage-2 time (docs/stage2.md); the sampling flags below apply on top",
+    )
     parser.add_argument("--num-samples", type=int, default=None, help="samples (default 5)")
     parser.add_argument("--sampler", default=None, choices=("ddpm", "ddim"), help="sampler (default ddpm)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: all 50)")
@@ -216,6 +222,7 @@ def infer_settings(args: argparse.Namespace) -> InferSettings:
         device=args.device,
         out=args.out,
         sampling=SamplingOverrides(
+            fast=args.fast,
             num_samples=args.num_samples,
             sampler=args.sampler,
             steps=args.steps,

@@ -118,6 +118,12 @@ def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
         "separates pose errors from translation errors)",
     )
     default = "default: the checkpoint's test.{}"
+    add(
+        "--fast",
+        action="store_true",
+        help="start from the fast setting instead of the checkpoint's: DDIM over the steps 5,2,1,1,1, eta 1, "
+        "diffuse_fuse, guidance at 4/3 of the checkpoint's weight (docs/stage2.md); the flags below apply on top",
+    )
     add("--num-samples", type=int, default=None, help=f"samples per image ({default.format('num_samples')})")
     add("--sampler", default=None, choices=("ddpm", "ddim"), help=default.format("sampler"))
     add("--steps", type=int, default=None, help=f"denoising steps, ddpm 50 official, ddim 5 = ddim5 "
@@ -172,7 +178,8 @@ def add_stage2_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timesteps: int) -> Any:
-    """`Stage2TestConfig` of the flags: `base` (the checkpoint's `test`) with every given flag replacing its field.
+    """`Stage2TestConfig` of the flags: `base` (the checkpoint's `test`, or with `--fast` the fast setting on top of
+    it) with every given flag replacing its field.
 
     Args:
         args: parsed `egohmr test stage2` flags.
@@ -181,6 +188,11 @@ def stage2_test_settings(args: argparse.Namespace, base: Any, num_train_timestep
     """
     from egohmr.diffusion.schedule import space_timesteps
     from egohmr.diffusion.spacing import spacing_for
+    from egohmr.stage2.config import fast_sampling
+
+    if args.fast:
+        base = fast_sampling(base)
+        space_timesteps(num_train_timesteps, base.spacing)  # ValueError: a schedule too short for it
 
     given = {
         "num_samples": args.num_samples,

@@ -14,7 +14,9 @@ the demo and ``infer`` have always made, whatever the checkpoint says:
 
 ``visible_noise_scale`` and the guidance weights come from the checkpoint (it says how it is sampled), as in
 ``egohmr test stage2``. `SamplingOverrides` carries the user's choices (CLI flags, the pipeline's keyword shorthands):
-None keeps the preset's value.
+None keeps the preset's value; ``fast=True`` (``--fast``) first swaps the preset's sampler for the fast setting
+(`egohmr.stage2.config.fast_sampling`: stochastic DDIM over ten steps, a stronger guidance weight), and the other
+choices apply on top of it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def num_sampling_steps(settings: Stage2TestConfig, schedule: NoiseScheduleConfig
 class SamplingOverrides:
     """The user's sampling choices; None keeps the value of the settings they are applied to."""
 
+    fast: bool = False
+    """Start from the fast setting (`egohmr.stage2.config.fast_sampling`) instead of the base settings."""
     num_samples: int | None = None
     """S, samples per image (>= 1)."""
     sampler: Literal["ddpm", "ddim"] | None = None
@@ -90,7 +94,8 @@ class SamplingOverrides:
         """``base`` with every non-None choice written into its field.
 
         Args:
-            base: settings to start from (the demo preset, or settings given by the caller).
+            base: settings to start from (the demo preset, or settings given by the caller); with `fast`, the fast
+                setting on top of them.
             schedule: the stage-2 model's noise schedule (number of training steps T).
 
         Raises:
@@ -99,9 +104,13 @@ class SamplingOverrides:
         """
         from egohmr.diffusion.schedule import space_timesteps
         from egohmr.diffusion.spacing import spacing_for
+        from egohmr.stage2.config import fast_sampling
 
         if self.steps is not None and self.spacing is not None:
             raise ValueError("--steps and --spacing both given: pass one of them")
+        if self.fast:
+            base = fast_sampling(base)
+            space_timesteps(schedule.num_train_timesteps, base.spacing)  # ValueError: a schedule too short for it
         settings = base
         if self.spacing is not None:
             space_timesteps(schedule.num_train_timesteps, self.spacing)  # ValueError naming the spacing

@@ -154,6 +154,7 @@ def _infer_settings(extra: list[str]):
         (["--max-memory-gb", "2.5"], "sampling.max_memory_gb", 2.5),
         (["--eta", "1"], "sampling.eta", 1.0),
         (["--spacing", "5,1,1,1,1"], "sampling.spacing", "5,1,1,1,1"),
+        (["--fast"], "sampling.fast", True),
     ],
 )
 def test_infer_flag_reaches_its_setting(extra, field, expected):
@@ -181,6 +182,8 @@ def test_infer_without_sampling_flags_keeps_every_preset_value():
         (["--seed", "11"], "seed", 11),
         (["--max-memory-gb", "2.5"], "max_memory_gb", 2.5),
         (["--eta", "0.5"], "eta", 0.5),
+        (["--fast"], "spacing", "5,2,1,1,1"),
+        (["--fast"], "guidance.weight", 40.0),
     ],
 )
 def test_infer_sampling_flag_reaches_stage2_test_config(extra, field, expected):
@@ -216,6 +219,7 @@ def _demo_settings(extra: list[str]):
         (["--stage2", "b.pt"], "stage2", "b.pt"),
         (["--sampler", "ddim"], "sampling.sampler", "ddim"),
         (["--steps", "5"], "sampling.steps", 5),
+        (["--fast"], "sampling.fast", True),
         (["--tiny"], "width", 320),
         (["--tiny"], "sampling.num_samples", 2),
     ],

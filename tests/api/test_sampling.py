@@ -9,7 +9,7 @@ import pytest
 from egohmr.diffusion.guidance import GuidanceConfig
 from egohmr.diffusion.schedule import NoiseScheduleConfig
 from egohmr.pipeline.sampling import SamplingOverrides, demo_preset, num_sampling_steps
-from egohmr.stage2.config import Stage2TestConfig
+from egohmr.stage2.config import FAST_GUIDANCE_GAIN, FAST_SPACING, Stage2TestConfig, fast_sampling
 
 SCHEDULE = NoiseScheduleConfig()
 
@@ -55,6 +55,25 @@ def test_overrides_none_keeps_and_values_replace():
     spaced = SamplingOverrides(sampler="ddim", spacing="5,1,1,1,1", eta=1.0).apply(base, SCHEDULE)
     assert (spaced.sampler, spaced.spacing, spaced.eta) == ("ddim", "5,1,1,1,1", 1.0)
     assert num_sampling_steps(spaced, SCHEDULE) == 9
+
+
+def test_fast_setting_swaps_the_sampler_and_keeps_the_rest():
+    base = demo_preset(Stage2TestConfig(guidance=GuidanceConfig(enabled=False, weight=12.0), visible_noise_scale=0.5))
+    fast = SamplingOverrides(fast=True).apply(base, SCHEDULE)
+    assert fast == fast_sampling(base)
+    assert (fast.sampler, fast.spacing, fast.eta, fast.diffuse_fuse) == ("ddim", FAST_SPACING, 1.0, True)
+    assert fast.guidance == GuidanceConfig(enabled=True, weight=12.0 * FAST_GUIDANCE_GAIN)
+    assert (fast.num_samples, fast.visible_noise_scale, fast.seed) == (base.num_samples, 0.5, base.seed)
+    assert num_sampling_steps(fast, SCHEDULE) == 10
+    # the user's other choices apply on top of the fast setting, a sampler change keeping its ten steps
+    on_top = SamplingOverrides(fast=True, num_samples=2, guidance=False, eta=0.5, sampler="ddpm").apply(base, SCHEDULE)
+    assert (on_top.num_samples, on_top.guidance.enabled, on_top.eta, on_top.sampler) == (2, False, 0.5, "ddpm")
+    assert num_sampling_steps(on_top, SCHEDULE) == 10
+
+
+def test_fast_setting_refuses_a_schedule_too_short_for_its_steps():
+    with pytest.raises(ValueError, match="timestep spacing '5,2,1,1,1'"):
+        SamplingOverrides(fast=True).apply(demo_preset(Stage2TestConfig()), NoiseScheduleConfig(num_train_timesteps=10))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from egohmr.diffusion.guidance import GuidanceConfig
 from egohmr.stage2 import checkpoint, evaluation
 from egohmr.stage2 import train as stage2_train
-from egohmr.stage2.config import Stage2Config, Stage2TestConfig
+from egohmr.stage2.config import Stage2Config, Stage2TestConfig, fast_sampling
 from egohmr.train.inference_checkpoint import LoadedStage
 from tests.cli.helpers import run_command
 
@@ -124,6 +124,11 @@ SAMPLING_FLAGS = [
     (["--batch-size", "8"], lambda s: s.batch_size == 8),
     (["--max-memory-gb", "3.5"], lambda s: (s.max_memory_gb, s.batch_size) == (3.5, 2)),
     (["--seed", "11"], lambda s: s.seed == 11),
+    (["--fast"], lambda s: s == fast_sampling(CHECKPOINT_TEST)),
+    (
+        ["--fast", "--guidance-weight", "9", "--num-samples", "5"],
+        lambda s: (s.spacing, s.guidance.weight, s.num_samples) == (fast_sampling(CHECKPOINT_TEST).spacing, 9.0, 5),
+    ),  # fmt: skip
 ]
 
 
